@@ -1,0 +1,145 @@
+"""Geometric batch kernels: Keras's affine matrix and one warp for the whole batch.
+
+Conventions (those of Keras's legacy `apply_affine_transform`, i.e. scipy's
+`affine_transform`): a matrix maps OUTPUT pixel coordinates (x=column, y=row) to
+the INPUT coordinates sampled there; pixel centres sit at integers.
+"""
+
+import torch
+import torch.nn.functional as F
+
+FILL_MODES = ("constant", "nearest", "reflect", "wrap")
+
+
+def keras_affine_matrix(
+    theta, tx, ty, shear, zx, zy, flip_horizontal, flip_vertical, height, width
+):
+    """Per-image 2x3 matrices for Keras's rotation, shift, shear, zoom and flips.
+
+    Keras composes R(theta) . T(tx, ty) . Shear(shear) . Zoom(zx, zy) about the
+    image centre, then flips the result. A flip after the warp is a flip of the
+    output coordinates before it, so both fold into the one matrix.
+
+    Args:
+        theta: (B,) rotation in degrees.
+        tx: (B,) shift along the columns, in pixels (content moves by -tx).
+        ty: (B,) shift along the rows, in pixels.
+        shear: (B,) shear angle in degrees.
+        zx: (B,) zoom factor of the columns (> 1 shrinks the content).
+        zy: (B,) zoom factor of the rows.
+        flip_horizontal: (B,) bool, mirror the columns of the result.
+        flip_vertical: (B,) bool, mirror the rows of the result.
+        height: image height; the centre is at ((width - 1) / 2, (height - 1) / 2).
+        width: image width.
+
+    Returns:
+        (B, 2, 3) float64 tensor: input (x, y) = M @ (x_out, y_out, 1).
+    """
+    f64 = torch.float64
+    theta = torch.deg2rad(theta.to(f64))
+    shear = torch.deg2rad(shear.to(f64))
+    zx, zy, tx, ty = (v.to(f64) for v in (zx, zy, tx, ty))
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    # Linear part of R . S . Z in closed form; R . T gives the rotated shift.
+    sign_x = 1.0 - 2.0 * flip_horizontal.to(f64)
+    sign_y = 1.0 - 2.0 * flip_vertical.to(f64)
+    a = zx * cos * sign_x
+    b = -zy * torch.sin(theta + shear) * sign_y
+    c = zx * sin * sign_x
+    d = zy * torch.cos(theta + shear) * sign_y
+    ox, oy = (width - 1) / 2.0, (height - 1) / 2.0
+    # x_in = L (x_out - o) + R t + o, with the flips already folded into L.
+    offset_x = cos * tx - sin * ty + ox - (a * ox + b * oy)
+    offset_y = sin * tx + cos * ty + oy - (c * ox + d * oy)
+    return torch.stack([torch.stack([a, b, offset_x], -1), torch.stack([c, d, offset_y], -1)], -2)
+
+
+def _grid(matrix, height, width, dtype):
+    """(B, H, W, 2) coordinates matrix @ (x, y, 1) for every output pixel.
+
+    Built as the sum of a per-column and a per-row term: one output-sized pass,
+    several times faster than `affine_grid`'s batched matmul.
+    """
+    matrix = matrix.to(dtype)
+    device = matrix.device
+    cols = torch.arange(width, device=device, dtype=dtype)
+    rows = torch.arange(height, device=device, dtype=dtype)
+    by_col = matrix[:, None, :, 0] * cols[None, :, None]  # (B, W, 2)
+    by_row = matrix[:, None, :, 1] * rows[None, :, None] + matrix[:, None, :, 2]  # (B, H, 2)
+    return by_row[:, :, None, :] + by_col[:, None, :, :]
+
+
+def _to_normalized(matrix, height, width):
+    """Compose `matrix` with pixel -> grid_sample coordinates (align_corners=False)."""
+    scale = matrix.new_tensor([2.0 / width, 2.0 / height])
+    shift = matrix.new_tensor([1.0 / width - 1.0, 1.0 / height - 1.0])
+    normalized = matrix * scale[None, :, None]
+    normalized[:, :, 2] += shift
+    return normalized
+
+
+def _fold(coords, size, fill_mode):
+    """Map out-of-range pixel coordinates into [0, size - 1] the way scipy does."""
+    last = size - 1
+    if fill_mode == "reflect":  # half-sample symmetric: d c b a | a b c d
+        period = 2 * size
+        folded = torch.remainder(coords + 0.5, period)
+        coords = torch.where(folded >= size, period - folded, folded) - 0.5
+    elif fill_mode == "wrap":  # scipy's legacy wrap: period size - 1, not size
+        period = torch.clamp(last, min=1)
+        below = coords + period * (torch.floor(-coords / period) + 1)
+        above = coords - period * torch.floor(coords / period)
+        coords = torch.where(coords < 0, below, torch.where(coords > last, above, coords))
+    return torch.minimum(torch.clamp(coords, min=0), last)
+
+
+def warp(x, matrix, fill_mode="nearest", cval=0.0, order=1):
+    """Resample every image of a batch through its own affine matrix, in one pass.
+
+    Matches scipy's `affine_transform` (hence Keras's legacy generator): orders 0
+    (nearest, ties rounded up) and 1 (bilinear); fill modes `nearest` (clamp),
+    `reflect` (half-sample symmetric), `wrap` (scipy's legacy wrap, period n - 1)
+    and `constant` (`cval` wherever the source falls outside [0, n - 1]).
+
+    Args:
+        x: (B, C, H, W) tensor, any dtype; integer images are read as float32.
+        matrix: (B, 2, 3) output-to-input pixel matrices (`keras_affine_matrix`).
+        fill_mode: one of "constant", "nearest", "reflect", "wrap".
+        cval: value written outside the image for fill_mode="constant".
+        order: 0 or 1.
+
+    Returns:
+        (B, C, H, W) floating tensor (x's dtype if floating, else float32).
+    """
+    if not x.is_floating_point():
+        x = x.to(torch.float32)
+    _, _, height, width = x.shape
+    if order == 1 and fill_mode in ("nearest", "reflect"):
+        # grid_sample's own padding modes are exactly scipy's for these two.
+        grid = _grid(_to_normalized(matrix, height, width), height, width, x.dtype)
+        padding = "border" if fill_mode == "nearest" else "reflection"
+        return F.grid_sample(x, grid, "bilinear", padding, align_corners=False)
+
+    coords = _grid(matrix, height, width, x.dtype)
+    size = coords.new_tensor([width, height])
+    inside = None
+    if fill_mode == "constant":
+        inside = ((coords >= 0) & (coords <= size - 1)).all(-1).unsqueeze(1)
+    coords = _fold(coords, size, fill_mode)
+    if order == 0:
+        coords = torch.floor(coords + 0.5)
+    grid = (2 * coords + 1) / size - 1
+    mode = "nearest" if order == 0 else "bilinear"
+    out = F.grid_sample(x, grid, mode, "border", align_corners=False)
+    if inside is not None:
+        out = torch.where(inside, out, torch.as_tensor(cval, dtype=out.dtype, device=out.device))
+    return out
+
+
+def flip(x, flip_horizontal, flip_vertical):
+    """Mirror the columns and/or rows of each image, exactly (no resampling)."""
+    if flip_horizontal is not None:
+        x = torch.where(flip_horizontal[:, None, None, None], x.flip(-1), x)
+    if flip_vertical is not None:
+        x = torch.where(flip_vertical[:, None, None, None], x.flip(-2), x)
+    return x

@@ -1,0 +1,504 @@
+"""`ImageDataGenerator`: Keras's class, computed on whole batches with torch.
+
+The only module that imports keras, and only to read its configuration.
+"""
+
+import warnings
+
+import numpy as np
+import torch
+
+from kaug._checks import check_choice, check_number, check_rank, invalid
+from kaug._tensors import as_tensor, from_nchw, resolve_device, to_nchw, to_numpy
+from kaug.sampling import make_generator
+from kaug.stats import MAX_ZCA_FEATURES, StatsAccumulator
+from kaug.transforms.keras import KerasAugmentation
+
+DATA_FORMATS = ("channels_last", "channels_first")
+_DTYPES = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64}
+_FIT_CHUNK = 4096  # images per upload in `fit`
+
+
+def _keras_config():
+    """Keras's image_data_format and floatx, or Keras's defaults without it."""
+    try:
+        import keras
+    except ImportError:  # no usable backend: Keras's own defaults
+        return "channels_last", "float32"
+    return keras.config.image_data_format(), keras.config.floatx()
+
+
+def _warn_unfitted(argument):
+    warnings.warn(
+        f"This ImageDataGenerator specifies `{argument}`, but it hasn't been fit on "
+        "any training data. Fit it first by calling `.fit(numpy_data)`.",
+        stacklevel=3,
+    )
+
+
+class ImageDataGenerator:
+    """Generate batches of augmented images, like `keras.preprocessing.image.ImageDataGenerator`.
+
+    Takes Keras's arguments with Keras's names, defaults and meaning (see its
+    documentation), plus `device`. Every batch is augmented at once on the
+    device: all random parameters in one draw, rotation, shift, shear, zoom and
+    flips in one warp, then channel shift, brightness and standardization as
+    batch tensor ops.
+
+    Differences from Keras, on purpose: `width_shift_range` shifts along the
+    width and `height_shift_range` along the height (Keras swaps them); rotation,
+    shear and zoom turn about the true centre of non-square images;
+    `brightness_range` works on data in [0, 1]; inputs are never modified.
+
+    Args:
+        featurewise_center: subtract the dataset's per-channel mean (see `fit`).
+        samplewise_center: subtract each image's mean.
+        featurewise_std_normalization: divide by the dataset's per-channel std.
+        samplewise_std_normalization: divide each image by its std.
+        zca_whitening: apply ZCA whitening (see `fit`).
+        zca_epsilon: epsilon added to the singular values for ZCA.
+        rotation_range: degrees of random rotation.
+        width_shift_range: float (fraction of the width if < 1, else pixels),
+            int (pixels) or list of choices.
+        height_shift_range: the same for the height.
+        brightness_range: None or a pair of brightness factors.
+        shear_range: shear angle in degrees.
+        zoom_range: float z for [1 - z, 1 + z] or [lower, upper].
+        channel_shift_range: range of random channel shifts.
+        fill_mode: "constant", "nearest", "reflect" or "wrap".
+        cval: fill value for "constant".
+        horizontal_flip: randomly flip images left to right.
+        vertical_flip: randomly flip images upside down.
+        rescale: factor multiplied into the data before anything else in
+            `standardize` (after `preprocessing_function`).
+        preprocessing_function: function of one image (numpy, rank 3), run
+            first in `standardize`. It runs on the host once per image, as in
+            Keras; kaug's batch transforms are the fast alternative.
+        data_format: "channels_last" or "channels_first"; default Keras's.
+        validation_split: fraction of the data reserved for validation.
+        interpolation_order: 0 (nearest) or 1 (bilinear).
+        dtype: "float16", "float32" or "float64"; default Keras's floatx.
+        device: torch device for the work; default CUDA when available, else CPU.
+
+    Example:
+        >>> datagen = ImageDataGenerator(rotation_range=20, horizontal_flip=True)
+        >>> batch = datagen.augment(np.zeros((8, 28, 28, 1), "float32"))
+        >>> batch.shape
+        (8, 28, 28, 1)
+    """
+
+    def __init__(
+        self,
+        featurewise_center=False,
+        samplewise_center=False,
+        featurewise_std_normalization=False,
+        samplewise_std_normalization=False,
+        zca_whitening=False,
+        zca_epsilon=1e-6,
+        rotation_range=0,
+        width_shift_range=0.0,
+        height_shift_range=0.0,
+        brightness_range=None,
+        shear_range=0.0,
+        zoom_range=0.0,
+        channel_shift_range=0.0,
+        fill_mode="nearest",
+        cval=0.0,
+        horizontal_flip=False,
+        vertical_flip=False,
+        rescale=None,
+        preprocessing_function=None,
+        data_format=None,
+        validation_split=0.0,
+        interpolation_order=1,
+        dtype=None,
+        device=None,
+    ):
+        if data_format is None or dtype is None:
+            keras_format, keras_floatx = _keras_config()
+            data_format = keras_format if data_format is None else data_format
+            dtype = keras_floatx if dtype is None else dtype
+        self.data_format = check_choice("data_format", data_format, DATA_FORMATS)
+        if self.data_format == "channels_first":
+            self.channel_axis, self.row_axis, self.col_axis = 1, 2, 3
+        else:
+            self.channel_axis, self.row_axis, self.col_axis = 3, 1, 2
+        self.dtype = self._check_dtype(dtype)
+        self._torch_dtype = _DTYPES[self.dtype]
+        self._compute_dtype = torch.float64 if self.dtype == "float64" else torch.float32
+        self.device = resolve_device(device)
+
+        self.featurewise_center = bool(featurewise_center)
+        self.samplewise_center = bool(samplewise_center)
+        self.featurewise_std_normalization = bool(featurewise_std_normalization)
+        self.samplewise_std_normalization = bool(samplewise_std_normalization)
+        self.zca_whitening = bool(zca_whitening)
+        self.zca_epsilon = float(check_number("zca_epsilon", zca_epsilon, minimum=0))
+        self._couple_standardization_flags()
+
+        if rescale is not None:
+            check_number("rescale", rescale)
+        self.rescale = rescale
+        if preprocessing_function is not None and not callable(preprocessing_function):
+            raise invalid("preprocessing_function", preprocessing_function, "must be callable")
+        self.preprocessing_function = preprocessing_function
+        check_number("validation_split", validation_split)
+        if validation_split and not 0 < validation_split < 1:
+            raise invalid("validation_split", validation_split, "must be strictly between 0 and 1")
+        self._validation_split = validation_split
+
+        self._augmentation = KerasAugmentation(
+            rotation_range=rotation_range,
+            width_shift_range=width_shift_range,
+            height_shift_range=height_shift_range,
+            shear_range=shear_range,
+            zoom_range=zoom_range,
+            channel_shift_range=channel_shift_range,
+            brightness_range=brightness_range,
+            horizontal_flip=horizontal_flip,
+            vertical_flip=vertical_flip,
+            fill_mode=fill_mode,
+            cval=cval,
+            interpolation_order=interpolation_order,
+            dtype=self._compute_dtype,
+        )
+        self.rotation_range = rotation_range
+        self.width_shift_range = width_shift_range
+        self.height_shift_range = height_shift_range
+        self.brightness_range = brightness_range
+        self.shear_range = shear_range
+        self.zoom_range = list(self._augmentation.zoom_range)
+        self.channel_shift_range = channel_shift_range
+        self.fill_mode = fill_mode
+        self.cval = cval
+        self.horizontal_flip = horizontal_flip
+        self.vertical_flip = vertical_flip
+        self.interpolation_order = interpolation_order
+
+        self._generator = make_generator(self.device)
+        self._mean = self._std = self._zca_whitening_matrix = None
+        self._device_stats = {}
+
+    @staticmethod
+    def _check_dtype(dtype):
+        if isinstance(dtype, torch.dtype):
+            name = str(dtype).removeprefix("torch.")
+        else:
+            try:
+                name = np.dtype(dtype).name
+            except TypeError:
+                name = None
+        if name not in _DTYPES:
+            raise invalid("dtype", dtype, f"must be one of {', '.join(_DTYPES)}")
+        return name
+
+    def _couple_standardization_flags(self):
+        """Keras's overrides between the standardization flags, with its warnings."""
+        if self.zca_whitening:
+            if not self.featurewise_center:
+                self.featurewise_center = True
+                warnings.warn(
+                    "This ImageDataGenerator specifies `zca_whitening`, which "
+                    "overrides setting of `featurewise_center`.",
+                    stacklevel=3,
+                )
+            if self.featurewise_std_normalization:
+                self.featurewise_std_normalization = False
+                warnings.warn(
+                    "This ImageDataGenerator specifies `zca_whitening` which "
+                    "overrides setting of `featurewise_std_normalization`.",
+                    stacklevel=3,
+                )
+        if self.featurewise_std_normalization and not self.featurewise_center:
+            self.featurewise_center = True
+            warnings.warn(
+                "This ImageDataGenerator specifies `featurewise_std_normalization`, "
+                "which overrides setting of `featurewise_center`.",
+                stacklevel=3,
+            )
+        if self.samplewise_std_normalization and not self.samplewise_center:
+            self.samplewise_center = True
+            warnings.warn(
+                "This ImageDataGenerator specifies `samplewise_std_normalization`, "
+                "which overrides setting of `samplewise_center`.",
+                stacklevel=3,
+            )
+
+    # -- fitted statistics: numpy in Keras's shapes, cached on the device ----------
+
+    @property
+    def mean(self):
+        """Per-channel mean from `fit`, shaped to broadcast over one image."""
+        return self._mean
+
+    @mean.setter
+    def mean(self, value):
+        self._mean = None if value is None else np.asarray(value, dtype=self.dtype)
+        self._device_stats = {}
+
+    @property
+    def std(self):
+        """Per-channel standard deviation from `fit`, shaped like `mean`."""
+        return self._std
+
+    @std.setter
+    def std(self, value):
+        self._std = None if value is None else np.asarray(value, dtype=self.dtype)
+        self._device_stats = {}
+
+    @property
+    def zca_whitening_matrix(self):
+        """(D, D) ZCA matrix from `fit`, D = features of one image in data_format order."""
+        return self._zca_whitening_matrix
+
+    @zca_whitening_matrix.setter
+    def zca_whitening_matrix(self, value):
+        self._zca_whitening_matrix = None if value is None else np.asarray(value, dtype=self.dtype)
+        self._device_stats = {}
+
+    def _image_tensor(self, value):
+        """A statistic broadcastable over one image, as a (C, H, W)-broadcastable tensor."""
+        value = np.asarray(value).reshape((1,) * (3 - np.ndim(value)) + np.shape(value))
+        if self.data_format == "channels_last":
+            value = value.transpose(2, 0, 1)
+        return torch.as_tensor(value, dtype=self._compute_dtype, device=self.device)
+
+    def _featurewise_affine(self):
+        """(scale, shift) so that featurewise center + std is `x * scale + shift`."""
+        key = ("affine", self.featurewise_center, self.featurewise_std_normalization)
+        if key not in self._device_stats:
+            scale = shift = None
+            if self.featurewise_center:
+                if self._mean is None:
+                    _warn_unfitted("featurewise_center")
+                else:
+                    shift = -self._image_tensor(self._mean)
+            if self.featurewise_std_normalization:
+                if self._std is None:
+                    _warn_unfitted("featurewise_std_normalization")
+                else:
+                    scale = 1.0 / (self._image_tensor(self._std) + 1e-6)
+                    shift = None if shift is None else shift * scale
+            self._device_stats[key] = (scale, shift)
+        return self._device_stats[key]
+
+    def _zca_tensor(self):
+        if "zca" not in self._device_stats:
+            if self._zca_whitening_matrix is None:
+                _warn_unfitted("zca_whitening")
+                return None
+            self._device_stats["zca"] = torch.as_tensor(
+                self._zca_whitening_matrix, dtype=self._compute_dtype, device=self.device
+            )
+        return self._device_stats["zca"]
+
+    # -- the batch engine: (B, C, H, W) tensors on the device -----------------------
+
+    def _augment_batch(self, x, generator):
+        """Random augmentation of a batch; returns compute-dtype floats."""
+        if self._augmentation.is_identity:
+            return x.to(self._compute_dtype)
+        return self._augmentation(x, generator)
+
+    def _standardize_batch(self, x):
+        """Keras's `standardize`, per image, on a batch; never modifies `x`."""
+        x = x.to(self._compute_dtype)
+        if self.preprocessing_function is not None:
+            x = self._preprocess(x)
+        if self.rescale:
+            x = x * self.rescale
+        if self.samplewise_center:
+            x = x - x.mean((1, 2, 3), keepdim=True)
+        if self.samplewise_std_normalization:
+            x = x / (x.std((1, 2, 3), correction=0, keepdim=True) + 1e-6)
+        if self.featurewise_center or self.featurewise_std_normalization:
+            scale, shift = self._featurewise_affine()
+            if scale is not None:
+                x = x * scale
+            if shift is not None:
+                x = x + shift
+        if self.zca_whitening:
+            matrix = self._zca_tensor()
+            if matrix is not None:
+                flat = from_nchw(x, self.data_format).reshape(x.shape[0], -1)
+                whitened = (flat @ matrix).reshape(from_nchw(x, self.data_format).shape)
+                x = to_nchw(whitened, self.data_format)
+        return x
+
+    def _preprocess(self, x):
+        """Run the user's per-image numpy function, as Keras does (host round trip)."""
+        images = to_numpy(from_nchw(x, self.data_format)).astype(self.dtype, copy=False)
+        if len(images) == 0:
+            return x
+        out = np.stack([np.asarray(self.preprocessing_function(image)) for image in images])
+        return to_nchw(as_tensor(out, self.device), self.data_format).to(self._compute_dtype)
+
+    # -- the public API: the kind of array in is the kind out ----------------------
+
+    def _to_batch(self, x, rank=4, what="a batch of images"):
+        """Validate and view a user array as a (B, C, H, W) tensor on the device."""
+        check_rank("x", x, rank, what)
+        tensor = as_tensor(x, self.device)
+        return to_nchw(tensor[None] if rank == 3 else tensor, self.data_format)
+
+    def _from_batch(self, batch, like, rank=4):
+        out = from_nchw(batch, self.data_format).to(self._torch_dtype)
+        out = out[0] if rank == 3 else out
+        return out if isinstance(like, torch.Tensor) else to_numpy(out)
+
+    def _generator_for(self, seed):
+        return self._generator if seed is None else make_generator(self.device, seed)
+
+    def augment(self, x, seed=None):
+        """Randomly augment a whole batch of images at once.
+
+        Args:
+            x: (B, H, W, C) or (B, C, H, W) batch (per data_format); numpy array
+                or torch tensor of any numeric dtype.
+            seed: optional int for a reproducible draw.
+
+        Returns:
+            The augmented batch in the generator's dtype: a numpy array for
+            numpy input, a tensor on the generator's device for tensor input.
+        """
+        batch = self._to_batch(x)
+        return self._from_batch(self._augment_batch(batch, self._generator_for(seed)), x)
+
+    def standardize(self, x):
+        """Apply the normalization configuration to one image or a batch.
+
+        Unlike Keras, `x` is not modified in place; samplewise statistics are per
+        image also for a batch.
+
+        Args:
+            x: one image (rank 3) or a batch (rank 4), numpy or torch.
+
+        Returns:
+            The standardized data, same kind and rank as `x`.
+        """
+        rank = x.ndim if isinstance(x, torch.Tensor) else np.ndim(x)
+        if rank not in (3, 4):
+            check_rank("x", x, 4, "an image (rank 3) or a batch of images")
+        batch = self._to_batch(x, rank)
+        return self._from_batch(self._standardize_batch(batch), x, rank)
+
+    def get_random_transform(self, img_shape, seed=None):
+        """Draw the random parameters Keras's `apply_transform` takes, for one image.
+
+        Args:
+            img_shape: shape of the image (rank 3, in data_format).
+            seed: optional int.
+
+        Returns:
+            Dict with Keras's keys: theta, tx, ty, shear, zx, zy, flip_horizontal,
+            flip_vertical, channel_shift_intensity, brightness. `tx` is drawn from
+            `width_shift_range` and `ty` from `height_shift_range`.
+        """
+        img_shape = tuple(img_shape)
+        if len(img_shape) != 3:
+            raise invalid("img_shape", img_shape, "must be the shape of one image (rank 3)")
+        shape = (
+            1,
+            img_shape[self.channel_axis - 1],
+            img_shape[self.row_axis - 1],
+            img_shape[self.col_axis - 1],
+        )
+        params = self._augmentation.sample(shape, self._generator_for(seed))
+        return KerasAugmentation.params_to_keras(params)
+
+    def apply_transform(self, x, transform_parameters):
+        """Apply Keras transform parameters to one image (see `get_random_transform`).
+
+        Args:
+            x: one image, rank 3.
+            transform_parameters: dict with any of Keras's keys.
+
+        Returns:
+            The transformed image, same kind as `x`.
+        """
+        batch = self._to_batch(x, rank=3, what="a single image")
+        params = KerasAugmentation.params_from_keras(transform_parameters, self.device)
+        return self._from_batch(self._augmentation.apply(batch, params), x, rank=3)
+
+    def random_transform(self, x, seed=None):
+        """Randomly augment one image (a batch of one through `augment`)."""
+        check_rank("x", x, 3, "a single image")
+        return self.augment(x[None], seed)[0]
+
+    def fit(self, x, augment=False, rounds=1, seed=None):
+        """Compute the featurewise statistics and the ZCA matrix of sample data.
+
+        Statistics are accumulated in float64 on the generator's device, in
+        chunks, after `rescale` and (with `augment`) random augmentation, as in
+        Keras. Needed only for featurewise_center, featurewise_std_normalization
+        and zca_whitening.
+
+        Args:
+            x: sample data, rank 4 (numpy or torch).
+            augment: fit on randomly augmented copies of the data.
+            rounds: with `augment`, how many augmented passes over the data.
+            seed: optional int for the augmentation draws.
+        """
+        check_rank("x", x, 4, "a batch of images")
+        if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+            raise invalid("rounds", rounds, "must be a positive int")
+        data = x if isinstance(x, torch.Tensor) else np.asarray(x)
+        if len(data) == 0:
+            raise invalid(
+                "x", f"empty array of shape {tuple(data.shape)}", "must hold at least one image"
+            )
+        channels = data.shape[self.channel_axis]
+        if channels not in (1, 3, 4):
+            warnings.warn(
+                "Expected input to be images (as Numpy array) following the data format "
+                f'convention "{self.data_format}" (channels on axis {self.channel_axis}), '
+                f"i.e. expected either 1, 3 or 4 channels on axis {self.channel_axis}. "
+                f"However, it was passed an array with shape {tuple(data.shape)} "
+                f"({channels} channels).",
+                stacklevel=2,
+            )
+        features = int(np.prod(data.shape[1:]))
+        if self.zca_whitening and features > MAX_ZCA_FEATURES:
+            raise invalid(
+                "x",
+                f"array of shape {tuple(data.shape)}",
+                f"has {features} features per image, so ZCA whitening would need a "
+                f"{features} x {features} matrix; ZCA is limited to {MAX_ZCA_FEATURES} "
+                "features: fit on smaller images, or use featurewise_std_normalization",
+            )
+        generator = self._generator_for(seed)
+        passes = rounds if augment else 1
+        accumulator = StatsAccumulator(
+            channels, features if self.zca_whitening else None, self.device
+        )
+        for _ in range(passes):
+            for start in range(0, len(data), _FIT_CHUNK):
+                batch = self._to_batch(data[start : start + _FIT_CHUNK]).to(self._compute_dtype)
+                if self.rescale:
+                    batch = batch * self.rescale
+                if augment:
+                    batch = self._augment_batch(batch, generator)
+                flat = from_nchw(batch, self.data_format).reshape(batch.shape[0], -1)
+                accumulator.update(batch, flat if self.zca_whitening else None)
+        self._store_fit(accumulator, data.shape[1:])
+
+    def _store_fit(self, accumulator, image_shape):
+        """Keep the fitted statistics as Keras does: numpy, (1, 1, C) or (C, 1, 1)."""
+        shape = [1, 1, 1]
+        shape[self.channel_axis - 1] = image_shape[self.channel_axis - 1]
+        mean, std = accumulator.mean(), accumulator.std()
+        self.mean = to_numpy(mean).reshape(shape) if self.featurewise_center else None
+        self.std = to_numpy(std).reshape(shape) if self.featurewise_std_normalization else None
+        if self.zca_whitening:
+            height, width = image_shape[self.row_axis - 1], image_shape[self.col_axis - 1]
+
+            def per_feature(values):  # (C,) -> (D,), in the data_format's flat order
+                image = values.view(1, -1, 1, 1).expand(1, -1, height, width)
+                return from_nchw(image, self.data_format).reshape(-1)
+
+            center = mean if self.featurewise_center else torch.zeros_like(mean)
+            scale = std + 1e-6 if self.featurewise_std_normalization else torch.ones_like(std)
+            matrix = accumulator.zca_matrix(
+                per_feature(center), per_feature(scale), self.zca_epsilon
+            )
+            self.zca_whitening_matrix = to_numpy(matrix)

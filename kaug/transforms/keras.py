@@ -1,0 +1,217 @@
+"""The augmentation of Keras's ImageDataGenerator as one batch transform.
+
+Its parameters are Keras's `transform_parameters` keys, one value per image:
+theta, tx, ty, shear, zx, zy, flip_horizontal, flip_vertical,
+channel_shift_intensity, brightness. A key that is absent is an operation that
+does not run, which is how the batch path skips what the configuration leaves
+off and how `apply_transform` skips what a parameters dict leaves at identity.
+"""
+
+import numbers
+
+import numpy as np
+import torch
+
+from kaug import functional as F
+from kaug._checks import check_choice, check_number, check_pair, check_shift_range, invalid
+from kaug.sampling import uniform
+from kaug.transforms.base import BatchTransform
+
+GEOMETRIC_DEFAULTS = {"theta": 0.0, "tx": 0.0, "ty": 0.0, "shear": 0.0, "zx": 1.0, "zy": 1.0}
+FLIP_KEYS = ("flip_horizontal", "flip_vertical")
+PHOTOMETRIC_KEYS = ("channel_shift_intensity", "brightness")
+
+
+class _ShiftRange:
+    """Keras's shift forms, resolved once: uniform draws or signed choices."""
+
+    def __init__(self, name, value):
+        check_shift_range(name, value)
+        self.active = bool(np.any(np.asarray(value) != 0))
+        if isinstance(value, (tuple, list, np.ndarray)):
+            self.choices = np.asarray(value, dtype=np.float64).ravel()
+        elif isinstance(value, numbers.Integral):
+            self.choices = np.arange(value, dtype=np.float64)  # np.random.choice(int)
+        else:
+            self.choices = None
+        self.limit = float(np.max(value))
+        self.fraction = self.limit < 1  # a fraction of the image size, else pixels
+
+    def draw(self, u_value, u_sign, size, device):
+        if self.choices is None:
+            shift = (2 * u_value - 1) * self.limit
+        else:
+            choices = torch.as_tensor(self.choices, dtype=u_value.dtype, device=device)
+            index = torch.clamp((u_value * len(choices)).long(), max=len(choices) - 1)
+            shift = choices[index] * torch.where(u_sign < 0.5, -1.0, 1.0)
+        return shift * size if self.fraction else shift
+
+
+class KerasAugmentation(BatchTransform):
+    """Rotation, shift, shear, zoom, flips, channel shift and brightness, as Keras.
+
+    The geometric part (flips included) is one affine warp per batch; channel
+    shift and brightness follow, in Keras's order. Width shifts move images along
+    the columns and height shifts along the rows (Keras swaps them), and the
+    rotation centre is the true centre of non-square images.
+
+    Args:
+        rotation_range: degrees; angles are drawn from [-range, range].
+        width_shift_range: float (fraction of the width if < 1, else pixels),
+            int (pixels drawn from range(n) with a random sign) or a list of
+            choices (with a random sign).
+        height_shift_range: the same for the rows.
+        shear_range: degrees, counter-clockwise.
+        zoom_range: float z for [1 - z, 1 + z], or [lower, upper].
+        channel_shift_range: offsets drawn from [-range, range].
+        brightness_range: None or [lower, upper] factors.
+        horizontal_flip: flip half of the images left to right.
+        vertical_flip: flip half of the images upside down.
+        fill_mode: "constant", "nearest", "reflect" or "wrap".
+        cval: fill value for "constant".
+        interpolation_order: 0 (nearest) or 1 (bilinear).
+        dtype: torch floating dtype the arithmetic runs in.
+    """
+
+    def __init__(
+        self,
+        rotation_range=0.0,
+        width_shift_range=0.0,
+        height_shift_range=0.0,
+        shear_range=0.0,
+        zoom_range=0.0,
+        channel_shift_range=0.0,
+        brightness_range=None,
+        horizontal_flip=False,
+        vertical_flip=False,
+        fill_mode="nearest",
+        cval=0.0,
+        interpolation_order=1,
+        dtype=torch.float32,
+    ):
+        self.rotation_range = float(check_number("rotation_range", rotation_range, minimum=0))
+        self.width_shift = _ShiftRange("width_shift_range", width_shift_range)
+        self.height_shift = _ShiftRange("height_shift_range", height_shift_range)
+        self.shear_range = float(check_number("shear_range", shear_range, minimum=0))
+        if isinstance(zoom_range, numbers.Real) and not isinstance(zoom_range, bool):
+            check_number("zoom_range", zoom_range, minimum=0)
+            zoom_range = [1 - zoom_range, 1 + zoom_range]
+        self.zoom_range = check_pair("zoom_range", zoom_range, minimum=0)
+        self.channel_shift_range = float(
+            check_number("channel_shift_range", channel_shift_range, minimum=0)
+        )
+        self.brightness_range = (
+            None
+            if brightness_range is None
+            else check_pair("brightness_range", brightness_range, minimum=0)
+        )
+        self.horizontal_flip = bool(horizontal_flip)
+        self.vertical_flip = bool(vertical_flip)
+        self.fill_mode = check_choice("fill_mode", fill_mode, F.geometric.FILL_MODES)
+        self.cval = float(check_number("cval", cval))
+        if interpolation_order not in (0, 1) or isinstance(interpolation_order, bool):
+            raise invalid(
+                "interpolation_order", interpolation_order, "must be 0 (nearest) or 1 (bilinear)"
+            )
+        self.interpolation_order = int(interpolation_order)
+        self.dtype = dtype
+        self.zooms = self.zoom_range != (1.0, 1.0)
+        self.warps = bool(
+            self.rotation_range
+            or self.width_shift.active
+            or self.height_shift.active
+            or self.shear_range
+            or self.zooms
+        )
+
+    @property
+    def is_identity(self):
+        """True when sampling can only ever produce the identity transform."""
+        return not (
+            self.warps
+            or self.horizontal_flip
+            or self.vertical_flip
+            or self.channel_shift_range
+            or self.brightness_range is not None
+        )
+
+    def sample(self, shape, generator):
+        """Keras's `get_random_transform` for a whole batch, drawn in one call."""
+        batch, _, height, width = shape
+        u = iter(uniform((12, batch), generator))
+        params = {}
+        if self.warps:
+            zeros = torch.zeros(batch, device=generator.device)
+            params["theta"] = (2 * next(u) - 1) * self.rotation_range
+            params["tx"] = self.width_shift.draw(next(u), next(u), width, generator.device)
+            params["ty"] = self.height_shift.draw(next(u), next(u), height, generator.device)
+            params["shear"] = (2 * next(u) - 1) * self.shear_range
+            if self.zooms:
+                low, high = self.zoom_range
+                params["zx"] = low + (high - low) * next(u)
+                params["zy"] = low + (high - low) * next(u)
+            else:
+                params["zx"] = params["zy"] = zeros + 1
+        if self.horizontal_flip:
+            params["flip_horizontal"] = next(u) < 0.5
+        if self.vertical_flip:
+            params["flip_vertical"] = next(u) < 0.5
+        if self.channel_shift_range:
+            params["channel_shift_intensity"] = (2 * next(u) - 1) * self.channel_shift_range
+        if self.brightness_range is not None:
+            low, high = self.brightness_range
+            params["brightness"] = low + (high - low) * next(u)
+        return params
+
+    def apply(self, x, params):
+        """Keras's `apply_transform` on a batch: warp, channel shift, brightness."""
+        x = x.to(self.dtype)
+        flips = [params.get(key) for key in FLIP_KEYS]
+        if "theta" in params:
+            no_flip = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+            matrix = F.keras_affine_matrix(
+                *(params[key] for key in GEOMETRIC_DEFAULTS),
+                *(no_flip if flip is None else flip for flip in flips),
+                height=x.shape[2],
+                width=x.shape[3],
+            )
+            x = F.warp(x, matrix, self.fill_mode, self.cval, self.interpolation_order)
+        else:
+            x = F.flip(x, *flips)
+        if "channel_shift_intensity" in params:
+            x = F.channel_shift(x, params["channel_shift_intensity"])
+        if "brightness" in params:
+            x = F.brightness(x, params["brightness"])
+        return x
+
+    @staticmethod
+    def params_from_keras(transform_parameters, device):
+        """A Keras `transform_parameters` dict as batch-of-one params.
+
+        Like Keras, only the operations whose values differ from the identity run.
+        """
+        given = dict(transform_parameters)
+        params = {}
+        geometric = {
+            key: float(given.get(key, default)) for key, default in GEOMETRIC_DEFAULTS.items()
+        }
+        if geometric != GEOMETRIC_DEFAULTS:
+            params.update({k: torch.tensor([v], device=device) for k, v in geometric.items()})
+        for key in FLIP_KEYS:
+            if given.get(key, False):
+                params[key] = torch.ones(1, dtype=torch.bool, device=device)
+        for key in PHOTOMETRIC_KEYS:
+            if given.get(key) is not None:
+                params[key] = torch.tensor([float(given[key])], device=device)
+        return params
+
+    @staticmethod
+    def params_to_keras(params):
+        """Batch-of-one params as the dict Keras's `get_random_transform` returns."""
+        values = {key: value.item() for key, value in params.items()}
+        keras_params = {
+            key: values.get(key, default) for key, default in GEOMETRIC_DEFAULTS.items()
+        }
+        keras_params.update({key: bool(values.get(key, False)) for key in FLIP_KEYS})
+        keras_params.update({key: values.get(key) for key in PHOTOMETRIC_KEYS})
+        return keras_params
