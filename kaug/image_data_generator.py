@@ -287,8 +287,10 @@ class ImageDataGenerator:
             if self._zca_whitening_matrix is None:
                 _warn_unfitted("zca_whitening")
                 return None
+            # float64: small zca_epsilon makes W ill-conditioned, and a float32
+            # product loses up to 1e-3 of the result to summation order alone.
             self._device_stats["zca"] = torch.as_tensor(
-                self._zca_whitening_matrix, dtype=self._compute_dtype, device=self.device
+                self._zca_whitening_matrix, dtype=torch.float64, device=self.device
             )
         return self._device_stats["zca"]
 
@@ -320,8 +322,9 @@ class ImageDataGenerator:
         if self.zca_whitening:
             matrix = self._zca_tensor()
             if matrix is not None:
-                flat = from_nchw(x, self.data_format).reshape(x.shape[0], -1)
-                whitened = (flat @ matrix).reshape(from_nchw(x, self.data_format).shape)
+                image = from_nchw(x, self.data_format)
+                flat = image.reshape(x.shape[0], -1).to(torch.float64)
+                whitened = (flat @ matrix).to(x.dtype).reshape(image.shape)
                 x = to_nchw(whitened, self.data_format)
         return x
 

@@ -2,6 +2,10 @@
 
 import torch
 
+# Interpolation leaves float32 noise around 8-bit values (254.99998 where scipy
+# gives 255): values this close to a level count as that level.
+_LEVEL_TOLERANCE = 1e-3
+
 
 def _image_extrema(x):
     """Per-image min and max over channels, rows and columns, shaped (B, 1, 1, 1)."""
@@ -48,7 +52,7 @@ def brightness(x, factor):
     if x.shape[0] == 0:
         return x
     low, high = _image_extrema(x)
-    rescaled = (low < 0) | (high > 255)
+    rescaled = (low < -_LEVEL_TOLERANCE) | (high > 255 + _LEVEL_TOLERANCE)
     unit = ~rescaled & (high <= 1)
     span = torch.where(rescaled, high - low, torch.ones_like(high))
     span = torch.where(span > 0, span, torch.ones_like(span))

@@ -1,0 +1,195 @@
+"""The warp kernel against Keras's legacy `apply_affine_transform` (scipy)."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from keras.src.legacy.preprocessing.image import apply_affine_transform
+
+from kaug.functional import flip, keras_affine_matrix, warp
+
+FILL_MODES = ["constant", "nearest", "reflect", "wrap"]
+
+
+def matrix(height, width, theta=0.0, tx=0.0, ty=0.0, shear=0.0, zx=1.0, zy=1.0, fh=False, fv=False):
+    t = lambda v: torch.tensor([v])  # noqa: E731
+    return keras_affine_matrix(
+        t(theta), t(tx), t(ty), t(shear), t(zx), t(zy), t(fh), t(fv), height, width
+    )
+
+
+def kaug_warp(image, fill_mode="nearest", cval=0.0, order=1, **params):
+    """One HWC numpy image through the kernel."""
+    x = torch.from_numpy(image)[None].permute(0, 3, 1, 2)
+    out = warp(x, matrix(*image.shape[:2], **params), fill_mode, cval, order)
+    return out.permute(0, 2, 3, 1)[0].numpy()
+
+
+def keras_warp(image, fill_mode="nearest", cval=0.0, order=1, **params):
+    return apply_affine_transform(
+        image, **params, row_axis=0, col_axis=1, channel_axis=2,
+        fill_mode=fill_mode, cval=cval, order=order,
+    )  # fmt: skip
+
+
+def assert_images_match(out, ref, atol, max_mismatch=0.0):
+    """All pixels within atol, except at most a `max_mismatch` fraction.
+
+    The fraction allows for source coordinates that land within float32 rounding
+    of a pixel edge (constant fill) or of a .5 tie (order 0), where float32 and
+    scipy's float64 may round to neighbouring pixels.
+    """
+    bad = np.abs(out.astype(np.float64) - ref) > atol
+    assert bad.mean() <= max_mismatch, f"{bad.sum()} of {bad.size} pixels differ"
+
+
+affine_params = st.fixed_dictionaries(
+    {
+        "theta": st.floats(-180, 180),
+        "tx": st.floats(-10, 10),
+        "ty": st.floats(-10, 10),
+        "shear": st.floats(-40, 40),
+        "zx": st.floats(0.5, 1.6),
+        "zy": st.floats(0.5, 1.6),
+    }
+)
+
+
+@pytest.mark.parametrize("order", [0, 1])
+@pytest.mark.parametrize("fill_mode", FILL_MODES)
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(params=affine_params, index=st.integers(0, 63))
+def test_warp_matches_keras_on_mnist(digits, fill_mode, order, params, index):
+    image = digits[index]
+    out = kaug_warp(image, fill_mode, 77.0, order, **params)
+    ref = keras_warp(image, fill_mode, 77.0, order, **params)
+    assert_images_match(out, ref, atol=2e-3, max_mismatch=0.01)
+
+
+@pytest.mark.parametrize("order", [0, 1])
+@pytest.mark.parametrize("fill_mode", FILL_MODES)
+def test_warp_matches_keras_on_rgb(rgb_images, fill_mode, order):
+    rng = np.random.default_rng(7)
+    for image in rgb_images[:6]:
+        params = {
+            "theta": rng.uniform(-90, 90), "tx": rng.uniform(-6, 6), "ty": rng.uniform(-6, 6),
+            "shear": rng.uniform(-20, 20), "zx": rng.uniform(0.7, 1.3), "zy": rng.uniform(0.7, 1.3),
+        }  # fmt: skip
+        out = kaug_warp(image, fill_mode, 10.0, order, **params)
+        ref = keras_warp(image, fill_mode, 10.0, order, **params)
+        assert_images_match(out, ref, atol=2e-3, max_mismatch=0.01)
+
+
+def test_order_one_is_float_precise(digits):
+    """Away from edge cases, order 1 agrees with scipy to float32 precision."""
+    params = {"theta": 33.0, "tx": 2.3, "ty": -1.7, "shear": 12.0, "zx": 0.9, "zy": 1.1}
+    for fill_mode in FILL_MODES:
+        out = kaug_warp(digits[5], fill_mode, 0.0, 1, **params)
+        np.testing.assert_allclose(
+            out, keras_warp(digits[5], fill_mode, 0.0, 1, **params), atol=2e-3
+        )
+
+
+@pytest.mark.parametrize("fh,fv", [(True, False), (False, True), (True, True)])
+def test_flips_fold_into_the_warp(digits, fh, fv):
+    """Keras flips after the warp; kaug folds the flip into the same matrix."""
+    params = {"theta": 20.0, "tx": 3.0, "zx": 1.2}
+    ref = keras_warp(digits[3], "reflect", **params)
+    ref = ref[:, ::-1] if fh else ref
+    ref = ref[::-1] if fv else ref
+    out = kaug_warp(digits[3], "reflect", fh=fh, fv=fv, **params)
+    np.testing.assert_allclose(out, ref, atol=2e-3)
+
+
+def shifted(image, shift, axis, fill):
+    """What sampling at index + shift along `axis` gives: content moves by -shift."""
+    moved = np.full_like(image, fill)
+    n = image.shape[axis]
+    src = [slice(None)] * 3
+    dst = [slice(None)] * 3
+    src[axis] = slice(max(shift, 0), n + min(shift, 0))
+    dst[axis] = slice(max(-shift, 0), n + min(-shift, 0))
+    moved[tuple(dst)] = image[tuple(src)]
+    return moved
+
+
+@pytest.mark.parametrize("order", [0, 1])
+@pytest.mark.parametrize("shift", [1, 3, -4])
+def test_integer_shift_with_constant_fill_moves_content_exactly(digits, order, shift):
+    """tx = s samples column j + s: content moves s columns left, cval fills in.
+
+    Order 0 is bit-exact; order 1 is exact up to grid_sample's float32
+    normalisation round trip (about 1e-6 of the value range).
+    """
+    image = digits[9]
+    atol = 0.0 if order == 0 else 1e-3
+    for axis, key in [(1, "tx"), (0, "ty")]:
+        out = kaug_warp(image, "constant", cval=-1.0, order=order, **{key: float(shift)})
+        expected = shifted(image, shift, axis=axis, fill=-1.0)
+        np.testing.assert_allclose(out, expected, atol=atol, rtol=0)
+        assert np.array_equal(out == -1.0, expected == -1.0)  # the filled band is exact
+
+
+def test_rotation_is_about_the_true_centre_of_non_square_images():
+    """180 degrees about the centre of a 20x30 image is both flips; Keras is off centre."""
+    image = np.random.default_rng(0).uniform(0, 255, (20, 30, 1)).astype("float32")
+    out = kaug_warp(image, "constant", theta=180.0)
+    np.testing.assert_allclose(out, image[::-1, ::-1], atol=1e-3)
+    keras = keras_warp(image, "constant", theta=180.0)
+    assert not np.allclose(keras, image[::-1, ::-1], atol=1.0)  # the bug kaug fixes
+
+
+def test_square_images_use_keras_centre(digits):
+    """On square images the two centres coincide: parity for pure rotation."""
+    np.testing.assert_allclose(
+        kaug_warp(digits[1], "nearest", theta=90.0), keras_warp(digits[1], "nearest", theta=90.0),
+        atol=2e-3,
+    )  # fmt: skip
+
+
+def test_identity_matrix_reproduces_input_and_keeps_batch_independent(digits):
+    x = torch.from_numpy(digits[:4]).permute(0, 3, 1, 2)
+    identity = torch.zeros(4)
+    m = keras_affine_matrix(
+        identity, identity, identity, identity, identity + 1, identity + 1,
+        identity.bool(), identity.bool(), 28, 28,
+    )  # fmt: skip
+    torch.testing.assert_close(warp(x, m, "constant"), x, atol=1e-3, rtol=0)
+    # A batch of N equals N batches of one.
+    params = torch.tensor([[10.0, 1.0], [-30.0, -2.0], [45.0, 0.5], [0.0, 3.0]])
+    theta, tx = params[:, 0], params[:, 1]
+    m = keras_affine_matrix(
+        theta, tx, identity, identity, identity + 1, identity + 1,
+        identity.bool(), identity.bool(), 28, 28,
+    )  # fmt: skip
+    whole = warp(x, m, "wrap")
+    for i in range(4):
+        torch.testing.assert_close(warp(x[i : i + 1], m[i : i + 1], "wrap"), whole[i : i + 1])
+
+
+def test_warp_reads_uint8_and_does_not_modify_input(mnist):
+    x = torch.from_numpy(mnist["x_train"][:3, None])
+    before = x.clone()
+    out = warp(x, matrix(28, 28, theta=30.0).expand(3, 2, 3), "nearest")
+    assert out.dtype == torch.float32
+    assert torch.equal(x, before)
+    ref = warp(x.float(), matrix(28, 28, theta=30.0).expand(3, 2, 3), "nearest")
+    torch.testing.assert_close(out, ref)
+
+
+def test_empty_batch():
+    x = torch.zeros(0, 3, 8, 8)
+    assert warp(x, torch.zeros(0, 2, 3), "reflect").shape == (0, 3, 8, 8)
+    assert flip(x, torch.zeros(0, dtype=torch.bool), None).shape == (0, 3, 8, 8)
+
+
+def test_flip_is_exact_per_image(digits):
+    x = torch.from_numpy(digits[:4]).permute(0, 3, 1, 2)
+    which = torch.tensor([True, False, True, False])
+    out = flip(x, which, None)
+    assert torch.equal(out[0], x[0].flip(-1)) and torch.equal(out[1], x[1])
+    out = flip(x, None, which)
+    assert torch.equal(out[2], x[2].flip(-2)) and torch.equal(out[3], x[3])
