@@ -8,8 +8,10 @@ import pathlib
 import re
 import sys
 
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
-def readme_command(name, readme=pathlib.Path(__file__).resolve().parents[1] / "README.md"):
+
+def readme_command(name, readme=README):
     text = readme.read_text(encoding="utf-8")
     match = re.search(rf"<!-- ci:{re.escape(name)} -->\s*```(?:bash|sh)?\n(.*?)```", text, re.S)
     if match is None:
