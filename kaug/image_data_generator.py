@@ -10,11 +10,14 @@ import torch
 
 from kaug._checks import check_choice, check_number, check_rank, invalid
 from kaug._tensors import as_tensor, from_nchw, resolve_device, to_nchw, to_numpy
+from kaug.data.io import ImageWriter, image_grid, save_image, to_uint8_images
+from kaug.data.loaders import ArrayLoader
 from kaug.sampling import make_generator
 from kaug.stats import MAX_ZCA_FEATURES, StatsAccumulator
 from kaug.transforms.keras import KerasAugmentation
 
 DATA_FORMATS = ("channels_last", "channels_first")
+SUBSETS = ("training", "validation")
 _DTYPES = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64}
 _FIT_CHUNK = 4096  # images per upload in `fit`
 
@@ -428,6 +431,156 @@ class ImageDataGenerator:
         check_rank("x", x, 3, "a single image")
         return self.augment(x[None], seed)[0]
 
+    def flow(
+        self,
+        x,
+        y=None,
+        batch_size=32,
+        shuffle=True,
+        sample_weight=None,
+        seed=None,
+        save_to_dir=None,
+        save_prefix="",
+        save_format="png",
+        ignore_class_split=False,
+        subset=None,
+        *,
+        augment=True,
+        resident=None,
+    ):
+        """Batches of augmented, standardized data, for `model.fit`.
+
+        Keras's `flow`, returning a `torch.utils.data.DataLoader` (an
+        `ArrayLoader`): pass it to `model.fit` as `x`, with no `y`. Each epoch
+        reshuffles and draws new augmentations. The arrays go to the device once;
+        every batch is a gather plus one pass of the batch engine.
+
+        Args:
+            x: images, rank 4 (numpy or torch), or Keras's tuple
+                `(images, misc)` where misc (an array or a list of arrays) is
+                served unchanged beside the images.
+            y: optional targets, one per image.
+            batch_size: images per batch; the last batch may be smaller.
+            shuffle: reorder the data every epoch.
+            sample_weight: optional per-image weights.
+            seed: makes a fresh loader serve the same batches in the same order.
+            save_to_dir: folder where every served image is also saved (in the
+                background, atomically), or None.
+            save_prefix: file name prefix for saved images.
+            save_format: "png", "jpeg", ...
+            ignore_class_split: allow training and validation subsets whose sets
+                of classes differ.
+            subset: "training" or "validation" with the generator's
+                `validation_split`: validation is the first `validation_split`
+                share of the data, as in Keras.
+            augment: False serves standardized but unaugmented batches, for
+                validation or test data (kaug only; Keras users built a second
+                generator for that).
+            resident: True/False forces the data onto/off the device; None keeps
+                it on the device when it fits in half the free memory (kaug only).
+
+        Returns:
+            An `ArrayLoader` yielding `x`, `(x, y)` or `(x, y, sample_weight)`.
+        """
+        extras = ()
+        if isinstance(x, (tuple, list)):
+            if len(x) != 2:
+                raise invalid(
+                    "x",
+                    f"{type(x).__name__} of length {len(x)}",
+                    "must be an array or a tuple (images, misc)",
+                )
+            x, misc = x
+            extras = tuple(misc) if isinstance(misc, list) else (misc,)
+        check_rank("x", x, 4, "a batch of images")
+        for name, value in [
+            ("y", y),
+            ("sample_weight", sample_weight),
+            *[("x[1]", e) for e in extras],
+        ]:
+            if value is not None and len(value) != len(x):
+                raise ValueError(
+                    f"`{name}` must have one entry per image in `x`. "
+                    f"Received: len(x)={len(x)}, len({name})={len(value)}"
+                )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise invalid("batch_size", batch_size, "must be a positive int")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise invalid("seed", seed, "must be an int or None")
+        x, y, sample_weight, extras = self._subset(
+            x, y, sample_weight, extras, subset, ignore_class_split
+        )
+        self._warn_channels(x)
+        writer = None if save_to_dir is None else ImageWriter(save_to_dir, save_prefix, save_format)
+        return ArrayLoader(
+            self, x, y, sample_weight, extras,
+            batch_size=batch_size, shuffle=bool(shuffle), seed=seed,
+            augment=augment, writer=writer, resident=resident,
+        )  # fmt: skip
+
+    def _subset(self, x, y, sample_weight, extras, subset, ignore_class_split):
+        """Keras's validation split: the first `validation_split` share is validation."""
+        if subset is None:
+            if self._validation_split:
+                warnings.warn(
+                    "This ImageDataGenerator has a `validation_split` but `flow` was called "
+                    "without `subset`: it serves all the data, validation part included.",
+                    stacklevel=3,
+                )
+            return x, y, sample_weight, extras
+        check_choice("subset", subset, SUBSETS)
+        if not self._validation_split:
+            raise invalid(
+                "subset", subset, "needs an ImageDataGenerator created with `validation_split`"
+            )
+        split = int(len(x) * self._validation_split)
+        if y is not None and not ignore_class_split:
+            labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
+            if not np.array_equal(np.unique(labels[:split]), np.unique(labels[split:])):
+                raise ValueError(
+                    "Training and validation subsets have different number of classes after "
+                    "the split. If your numpy arrays are sorted by the label, you might want "
+                    "to shuffle them (or pass ignore_class_split=True). "
+                    f"Received: subset={subset!r}, validation_split={self._validation_split}"
+                )
+        part = slice(None, split) if subset == "validation" else slice(split, None)
+        pick = lambda a: None if a is None else a[part]  # noqa: E731
+        return pick(x), pick(y), pick(sample_weight), tuple(pick(e) for e in extras)
+
+    def _warn_channels(self, x):
+        channels = x.shape[self.channel_axis]
+        if channels not in (1, 3, 4):
+            warnings.warn(
+                "Expected input to be images (as Numpy array) following the data format "
+                f'convention "{self.data_format}" (channels on axis {self.channel_axis}), '
+                f"i.e. expected either 1, 3 or 4 channels on axis {self.channel_axis}. "
+                f"However, it was passed an array with shape {tuple(x.shape)} "
+                f"({channels} channels).",
+                stacklevel=3,
+            )
+
+    def preview(self, x, n=9, path=None, seed=None):
+        """A grid of `n` augmented, standardized samples: look before you train.
+
+        Args:
+            x: images, rank 4; the first `n` are shown.
+            n: number of samples (a square-ish grid).
+            path: where to write the grid as PNG, or None.
+            seed: optional int for the augmentation draws.
+
+        Returns:
+            The grid as an (H, W, C) uint8 numpy array (each image min-max scaled).
+        """
+        check_rank("x", x, 4, "a batch of images")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise invalid("n", n, "must be a positive int")
+        batch = self._to_batch(x[:n])
+        batch = self._augment_batch(batch, self._generator_for(seed))
+        grid = image_grid(to_numpy(to_uint8_images(self._standardize_batch(batch))))
+        if path is not None:
+            save_image(grid, path)
+        return grid
+
     def fit(self, x, augment=False, rounds=1, seed=None):
         """Compute the featurewise statistics and the ZCA matrix of sample data.
 
@@ -450,16 +603,8 @@ class ImageDataGenerator:
             raise invalid(
                 "x", f"empty array of shape {tuple(data.shape)}", "must hold at least one image"
             )
+        self._warn_channels(data)
         channels = data.shape[self.channel_axis]
-        if channels not in (1, 3, 4):
-            warnings.warn(
-                "Expected input to be images (as Numpy array) following the data format "
-                f'convention "{self.data_format}" (channels on axis {self.channel_axis}), '
-                f"i.e. expected either 1, 3 or 4 channels on axis {self.channel_axis}. "
-                f"However, it was passed an array with shape {tuple(data.shape)} "
-                f"({channels} channels).",
-                stacklevel=2,
-            )
         features = int(np.prod(data.shape[1:]))
         if self.zca_whitening and features > MAX_ZCA_FEATURES:
             raise invalid(

@@ -1,0 +1,5 @@
+"""Loaders and image I/O."""
+
+from kaug.data.loaders import ArrayLoader
+
+__all__ = ["ArrayLoader"]

@@ -1,0 +1,148 @@
+"""Images to disk: 8-bit conversion, preview grids and the save_to_dir writer."""
+
+import math
+import os
+import queue
+import random
+import tempfile
+import threading
+
+import numpy as np
+import torch
+
+from kaug._checks import invalid
+
+
+def to_uint8_images(batch):
+    """(B, C, H, W) floats -> (B, H, W, C) uint8, each image min-max scaled to 0..255.
+
+    Keras's `array_to_img(x, scale=True)`, for a whole batch on its device.
+    """
+    batch = batch.permute(0, 2, 3, 1)
+    if batch.shape[0] == 0:
+        return batch.to(torch.uint8)
+    flat = batch.reshape(batch.shape[0], -1)
+    low = flat.amin(1).view(-1, 1, 1, 1)
+    span = flat.amax(1).view(-1, 1, 1, 1) - low
+    span = torch.where(span != 0, span, torch.ones_like(span))
+    return ((batch - low) / span * 255).to(torch.uint8)
+
+
+def _pil_image(array):
+    from PIL import Image
+
+    channels = array.shape[-1]
+    if channels == 1:
+        return Image.fromarray(array[..., 0], "L")
+    if channels in (3, 4):
+        return Image.fromarray(array, "RGB" if channels == 3 else "RGBA")
+    raise invalid("x", f"images with {channels} channels", "must have 1, 3 or 4 channels to save")
+
+
+def image_grid(images, columns=None, padding=2):
+    """Tile (N, H, W, C) uint8 images into one (H', W', C) uint8 grid."""
+    count, height, width, channels = images.shape
+    columns = columns or math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    grid = np.full(
+        (rows * (height + padding) + padding, columns * (width + padding) + padding, channels),
+        255,
+        dtype=np.uint8,
+    )
+    for i, image in enumerate(images):
+        top = padding + (i // columns) * (height + padding)
+        left = padding + (i % columns) * (width + padding)
+        grid[top : top + height, left : left + width] = image
+    return grid
+
+
+def pil_format(save_format):
+    """PIL's format name for an extension such as "png" or "jpg"."""
+    from PIL import Image
+
+    formats = Image.registered_extensions()
+    name = formats.get("." + str(save_format).lower())
+    if name is None or name not in Image.SAVE:
+        raise invalid("save_format", save_format, "must be an image format PIL can write")
+    return name
+
+
+def save_image(array, path, save_format=None):
+    """Write one (H, W, C) uint8 image atomically: a temporary name, then a rename."""
+    directory, name = os.path.split(path)
+    save_format = save_format or pil_format(os.path.splitext(name)[1].lstrip("."))
+    handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=directory or ".")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            _pil_image(array).save(file, format=save_format)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+class ImageWriter:
+    """Writes served batches to a folder on a background thread.
+
+    Files are named like Keras's (`{prefix}_{index}_{random}.{format}`) and written
+    atomically. The training loop never waits on the disk: `submit` only queues
+    a uint8 batch still on the device. A failed write is raised by the next
+    `submit` or `flush`, never dropped.
+
+    Args:
+        directory: existing or creatable, writable folder.
+        prefix: file name prefix.
+        save_format: "png", "jpeg", ... (anything PIL writes).
+    """
+
+    def __init__(self, directory, prefix="", save_format="png"):
+        self.format = pil_format(save_format)
+        self.extension = str(save_format).lower()
+        self.directory = os.fspath(directory)
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.directory):
+                pass
+        except OSError as error:
+            raise invalid(
+                "save_to_dir", directory, f"must be a writable folder ({error})"
+            ) from error
+        self.prefix = str(prefix)
+        self._queue = queue.Queue(maxsize=64)
+        self._error = None
+        self._thread = None
+
+    def submit(self, images, indices):
+        """Queue (B, H, W, C) uint8 images and their (B,) sample indices."""
+        self.check()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="kaug-image-writer", daemon=True)
+            self._thread.start()
+        self._queue.put((images, indices))
+
+    def flush(self):
+        """Wait until everything submitted is on disk; raise the first write error."""
+        if self._thread is not None:
+            self._queue.join()
+        self.check()
+
+    def check(self):
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise OSError(f"kaug could not save an augmented image to {self.directory}") from error
+
+    def _run(self):
+        while True:
+            images, indices = self._queue.get()
+            try:
+                if self._error is None:
+                    self._write(images.cpu().numpy(), indices.cpu().tolist())
+            except Exception as error:  # reported to the training loop by check()
+                self._error = error
+            finally:
+                self._queue.task_done()
+
+    def _write(self, images, indices):
+        for image, index in zip(images, indices, strict=True):
+            name = f"{self.prefix}_{index}_{random.randint(0, 9999)}.{self.extension}"
+            save_image(image, os.path.join(self.directory, name), self.format)

@@ -1,0 +1,166 @@
+"""Loaders: `torch.utils.data.DataLoader`s whose batches are made on the device.
+
+Keras's `model.fit` takes any DataLoader; these ones upload the arrays once and
+build each batch with a gather and the generator's batch engine, so the only
+per-batch host work is a few kernel launches.
+"""
+
+import math
+
+import torch
+
+from kaug._tensors import as_tensor, from_nchw, to_nchw
+from kaug.data.io import to_uint8_images
+from kaug.sampling import make_generator
+
+# Arrays larger than this share of the free device memory stay on the host.
+DEVICE_MEMORY_SHARE = 0.5
+
+
+class _Samples(torch.utils.data.Dataset):
+    """The dataset DataLoader (and Keras's adapter) sees: its length, in samples."""
+
+    def __init__(self, count):
+        self.count = count
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, index):
+        raise TypeError("kaug loaders make whole batches on the device: iterate the loader")
+
+
+def fits_on_device(nbytes, device):
+    """Whether `nbytes` of data may live on `device` (always on the CPU)."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= DEVICE_MEMORY_SHARE * free
+
+
+class ArrayLoader(torch.utils.data.DataLoader):
+    """Batches of in-memory arrays, augmented and standardized on the device.
+
+    Returned by `ImageDataGenerator.flow`. Iterating yields `x`, `(x, y)` or
+    `(x, y, sample_weight)` batches as tensors on the generator's device; each
+    pass is an epoch with a fresh order and fresh augmentations. `next(loader)`
+    serves batches forever, as Keras's iterators do.
+
+    Arrays are uploaded to the device once, in their own dtype (uint8 stays
+    uint8). Data too large for the device (or `resident=False`) stays in host
+    memory; each batch is gathered into a pinned buffer and copied
+    asynchronously.
+
+    Args:
+        image_data_generator: the ImageDataGenerator whose engine makes batches.
+        x: (N, ...) images in the generator's data_format.
+        y: optional (N, ...) targets.
+        sample_weight: optional (N,) weights.
+        extras: arrays served unchanged beside x (Keras's `x=(images, misc)`).
+        batch_size: images per batch; the last batch may be smaller.
+        shuffle: reorder the samples every epoch.
+        seed: makes a fresh loader serve the same batches in the same order.
+        augment: False serves standardized, unaugmented batches.
+        writer: an `ImageWriter` that saves every served image, or None.
+        resident: True/False forces the arrays onto/off the device; None decides
+            from their size.
+    """
+
+    def __init__(
+        self,
+        image_data_generator,
+        x,
+        y=None,
+        sample_weight=None,
+        extras=(),
+        batch_size=32,
+        shuffle=True,
+        seed=None,
+        augment=True,
+        writer=None,
+        resident=None,
+    ):
+        super().__init__(_Samples(len(x)), batch_size=batch_size)
+        self.image_data_generator = image_data_generator
+        self.n = len(x)
+        self.shuffle = shuffle
+        self.seed = seed
+        self._augment = augment
+        self._writer = writer
+        self._device = device = image_data_generator.device
+
+        arrays = [as_tensor(a, "cpu") for a in (x, y, sample_weight, *extras) if a is not None]
+        nbytes = sum(a.element_size() * a.nelement() for a in arrays)
+        self.resident = fits_on_device(nbytes, device) if resident is None else bool(resident)
+        self._x, self._y, self._sample_weight = (
+            None if a is None else self._place(a) for a in (x, y, sample_weight)
+        )
+        self._extras = [self._place(a) for a in extras]
+
+        # The order comes from the host, so it is the same whether the data sit
+        # on the device or not; augmentations come from the device.
+        self._order_generator = make_generator(torch.device("cpu"), seed)
+        self._generator = make_generator(device, seed)
+        self._iterator = None
+
+    def _place(self, array):
+        tensor = as_tensor(array, "cpu")
+        return tensor.to(self._device) if self.resident else tensor
+
+    def _take(self, source, indices):
+        """Rows `indices` of `source`, on the device."""
+        if self.resident:
+            return source.index_select(0, indices)
+        staging = torch.empty(
+            (len(indices), *source.shape[1:]),
+            dtype=source.dtype,
+            pin_memory=self._device.type == "cuda",
+        )
+        torch.index_select(source, 0, indices, out=staging)
+        return staging.to(self._device, non_blocking=True)
+
+    def __len__(self):
+        return math.ceil(self.n / self.batch_size)
+
+    def __iter__(self):
+        if self.shuffle:
+            order = torch.randperm(self.n, generator=self._order_generator)
+        else:
+            order = torch.arange(self.n)
+        if self.resident:
+            order = order.to(self._device)  # one upload per epoch
+        for indices in order.split(self.batch_size):
+            yield self._batch(indices)
+        if self._writer is not None:
+            self._writer.flush()
+
+    def __next__(self):
+        """The next batch, starting a new epoch when one ends (Keras's iterator API)."""
+        if self._iterator is None:
+            self._iterator = iter(self)
+        try:
+            return next(self._iterator)
+        except StopIteration:
+            self._iterator = iter(self)
+            return next(self._iterator)
+
+    next = __next__
+
+    def _batch(self, indices):
+        engine = self.image_data_generator
+        data_format = engine.data_format
+        x = to_nchw(self._take(self._x, indices), data_format)
+        if self._augment:
+            x = engine._augment_batch(x, self._generator)
+        x = engine._standardize_batch(x).to(engine._torch_dtype)
+        if self._writer is not None:
+            self._writer.submit(to_uint8_images(x), indices)
+        x = from_nchw(x, data_format)
+        if self._extras:
+            x = [x, *(self._take(extra, indices) for extra in self._extras)]
+        if self._y is None:
+            return x
+        batch = (x, self._take(self._y, indices))
+        if self._sample_weight is not None:
+            batch += (self._take(self._sample_weight, indices),)
+        return batch
