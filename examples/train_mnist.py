@@ -72,6 +72,7 @@ def main():
         epochs=args.epochs,
         validation_data=datagen.flow(x_test, y_test, batch_size=512, augment=False),
         callbacks=[timer],
+        shuffle=False,  # the loader reshuffles every epoch itself
         verbose=2,
     )
     _, accuracy = model.evaluate(datagen.flow(x_test, y_test, augment=False), verbose=0)

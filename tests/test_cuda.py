@@ -50,3 +50,22 @@ def test_fit_and_standardize_agree(mnist):
     test = mnist["x_test"][:64, :, :, None]
     a, b = cpu.standardize(test), gpu.standardize(test)
     assert np.abs(a - b).max() / np.abs(a).max() < 1e-5
+
+
+def test_a_flow_epoch_never_blocks_the_host(digits):
+    """Every per-batch operation is queued on the GPU: no copy or read waits for it."""
+    gen = ImageDataGenerator(
+        rotation_range=30, width_shift_range=[1, 2], height_shift_range=0.1, shear_range=5,
+        zoom_range=0.1, channel_shift_range=10.0, brightness_range=(0.8, 1.2),
+        horizontal_flip=True, vertical_flip=True, fill_mode="constant", rescale=1 / 255,
+        featurewise_center=True, featurewise_std_normalization=True,
+    )  # fmt: skip
+    gen.fit(digits)
+    loader = gen.flow(digits, np.arange(len(digits)), batch_size=16, seed=0)
+    next(iter(loader))  # first use uploads the statistics and shift choices
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        served = [batch for batch in loader]
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert len(served) == 4

@@ -127,8 +127,10 @@ class ArrayLoader(torch.utils.data.DataLoader):
             order = torch.randperm(self.n, generator=self._order_generator)
         else:
             order = torch.arange(self.n)
-        if self.resident:
-            order = order.to(self._device)  # one upload per epoch
+        if self.resident and self._device.type == "cuda":
+            order = order.pin_memory().to(self._device, non_blocking=True)  # once per epoch
+        elif self.resident:
+            order = order.to(self._device)
         for indices in order.split(self.batch_size):
             yield self._batch(indices)
         if self._writer is not None:

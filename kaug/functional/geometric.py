@@ -70,12 +70,16 @@ def _grid(matrix, height, width, dtype):
 
 
 def _to_normalized(matrix, height, width):
-    """Compose `matrix` with pixel -> grid_sample coordinates (align_corners=False)."""
-    scale = matrix.new_tensor([2.0 / width, 2.0 / height])
-    shift = matrix.new_tensor([1.0 / width - 1.0, 1.0 / height - 1.0])
-    normalized = matrix * scale[None, :, None]
-    normalized[:, :, 2] += shift
-    return normalized
+    """Compose `matrix` with pixel -> grid_sample coordinates (align_corners=False).
+
+    Python scalars only: a tensor built from a list would be a blocking host to
+    device copy, on every batch.
+    """
+    x_row = matrix[:, 0] * (2.0 / width)
+    y_row = matrix[:, 1] * (2.0 / height)
+    x_row[:, 2] += 1.0 / width - 1.0
+    y_row[:, 2] += 1.0 / height - 1.0
+    return torch.stack([x_row, y_row], 1)
 
 
 def _fold(coords, size, fill_mode):
@@ -86,11 +90,11 @@ def _fold(coords, size, fill_mode):
         folded = torch.remainder(coords + 0.5, period)
         coords = torch.where(folded >= size, period - folded, folded) - 0.5
     elif fill_mode == "wrap":  # scipy's legacy wrap: period size - 1, not size
-        period = torch.clamp(last, min=1)
+        period = max(last, 1)
         below = coords + period * (torch.floor(-coords / period) + 1)
         above = coords - period * torch.floor(coords / period)
         coords = torch.where(coords < 0, below, torch.where(coords > last, above, coords))
-    return torch.minimum(torch.clamp(coords, min=0), last)
+    return torch.clamp(coords, 0, last)
 
 
 def warp(x, matrix, fill_mode="nearest", cval=0.0, order=1):
@@ -120,19 +124,18 @@ def warp(x, matrix, fill_mode="nearest", cval=0.0, order=1):
         padding = "border" if fill_mode == "nearest" else "reflection"
         return F.grid_sample(x, grid, "bilinear", padding, align_corners=False)
 
-    coords = _grid(matrix, height, width, x.dtype)
-    size = coords.new_tensor([width, height])
+    columns, rows = _grid(matrix, height, width, x.dtype).unbind(-1)
     inside = None
     if fill_mode == "constant":
-        inside = ((coords >= 0) & (coords <= size - 1)).all(-1).unsqueeze(1)
-    coords = _fold(coords, size, fill_mode)
+        inside = (columns >= 0) & (columns <= width - 1) & (rows >= 0) & (rows <= height - 1)
+    columns, rows = _fold(columns, width, fill_mode), _fold(rows, height, fill_mode)
     if order == 0:
-        coords = torch.floor(coords + 0.5)
-    grid = (2 * coords + 1) / size - 1
+        columns, rows = torch.floor(columns + 0.5), torch.floor(rows + 0.5)
+    grid = torch.stack([(2 * columns + 1) / width - 1, (2 * rows + 1) / height - 1], -1)
     mode = "nearest" if order == 0 else "bilinear"
     out = F.grid_sample(x, grid, mode, "border", align_corners=False)
     if inside is not None:
-        out = torch.where(inside, out, torch.as_tensor(cval, dtype=out.dtype, device=out.device))
+        out = out.masked_fill(~inside.unsqueeze(1), cval)
     return out
 
 

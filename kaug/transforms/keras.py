@@ -36,12 +36,16 @@ class _ShiftRange:
             self.choices = None
         self.limit = float(np.max(value))
         self.fraction = self.limit < 1  # a fraction of the image size, else pixels
+        self._on_device = {}  # uploaded once per device: an upload syncs the host
 
     def draw(self, u_value, u_sign, size, device):
         if self.choices is None:
             shift = (2 * u_value - 1) * self.limit
         else:
-            choices = torch.as_tensor(self.choices, dtype=u_value.dtype, device=device)
+            key = (device, u_value.dtype)
+            if key not in self._on_device:
+                self._on_device[key] = torch.as_tensor(self.choices, dtype=key[1], device=device)
+            choices = self._on_device[key]
             index = torch.clamp((u_value * len(choices)).long(), max=len(choices) - 1)
             shift = choices[index] * torch.where(u_sign < 0.5, -1.0, 1.0)
         return shift * size if self.fraction else shift
