@@ -66,3 +66,22 @@ def check_rank(name, x, rank, what):
     shape = tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
     if len(shape) != rank:
         raise ValueError(f"`{name}` must be {what} (rank {rank}). Received: {name}.shape={shape}")
+
+
+def check_fraction(name, value):
+    """A number in [0, 1] (a probability or a share), as a float."""
+    check_number(name, value, minimum=0)
+    if value > 1:
+        raise invalid(name, value, "must be between 0 and 1")
+    return float(value)
+
+
+def check_count(name, value, allow_none=True):
+    """A non-negative int (or None)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise invalid(
+            name, value, "must be a non-negative int" + (" or None" if allow_none else "")
+        )
+    return int(value)

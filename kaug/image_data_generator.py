@@ -3,6 +3,8 @@
 The only module that imports keras, and only to read its configuration.
 """
 
+import json
+import numbers
 import warnings
 
 import numpy as np
@@ -14,12 +16,20 @@ from kaug.data.io import ImageWriter, image_grid, save_image, to_uint8_images
 from kaug.data.loaders import ArrayLoader
 from kaug.sampling import make_generator
 from kaug.stats import MAX_ZCA_FEATURES, StatsAccumulator
+from kaug.transforms.base import BatchFunction, BatchTransform, deserialize, serialize
+from kaug.transforms.intensity import RandomSaltAndPepper
 from kaug.transforms.keras import KerasAugmentation
+from kaug.transforms.morphology import RandomErosion
 
 DATA_FORMATS = ("channels_last", "channels_first")
 SUBSETS = ("training", "validation")
 _DTYPES = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64}
 _FIT_CHUNK = 4096  # images per upload in `fit`
+# The classic MNIST recipe's extras: each on half the images.
+_SHORTCUTS = {
+    "erosion": (RandomErosion, {"kernel_size": 2, "p": 0.5}),
+    "salt_pepper": (RandomSaltAndPepper, {"count": 100, "salt_ratio": 0.5, "p": 0.5}),
+}
 
 
 def _keras_config():
@@ -37,6 +47,24 @@ def _warn_unfitted(argument):
         "any training data. Fit it first by calling `.fit(numpy_data)`.",
         stacklevel=3,
     )
+
+
+class _FittedStatistic:
+    """`mean`, `std`, `zca_whitening_matrix`: numpy in Keras's shapes, settable by hand.
+
+    Setting one drops the device copies the batch engine caches.
+    """
+
+    def __set_name__(self, owner, name):
+        self.attribute = "_" + name
+
+    def __get__(self, generator, owner=None):
+        return self if generator is None else getattr(generator, self.attribute, None)
+
+    def __set__(self, generator, value):
+        value = None if value is None else np.asarray(value, dtype=generator.dtype)
+        setattr(generator, self.attribute, value)
+        generator._device_stats = {}
 
 
 class ImageDataGenerator:
@@ -82,6 +110,15 @@ class ImageDataGenerator:
         interpolation_order: 0 (nearest) or 1 (bilinear).
         dtype: "float16", "float32" or "float64"; default Keras's floatx.
         device: torch device for the work; default CUDA when available, else CPU.
+        transforms: list of `kaug.transforms.BatchTransform`s (or plain functions
+            of a (B, C, H, W) float batch), run after the built-in augmentation and
+            before standardization, in order.
+        erosion: True to erode half the images with a 2x2 square (the classic
+            MNIST recipe); a float for another probability, or a dict of
+            `RandomErosion` arguments. Runs before `transforms`.
+        salt_pepper: True to set 50 random pixels to the low and 50 to the high
+            end of the data's range in half the images; a float for another
+            probability, or a dict of `RandomSaltAndPepper` arguments.
 
     Example:
         >>> datagen = ImageDataGenerator(rotation_range=20, horizontal_flip=True)
@@ -116,7 +153,11 @@ class ImageDataGenerator:
         interpolation_order=1,
         dtype=None,
         device=None,
+        transforms=None,
+        erosion=False,
+        salt_pepper=False,
     ):
+        given = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         if data_format is None or dtype is None:
             keras_format, keras_floatx = _keras_config()
             data_format = keras_format if data_format is None else data_format
@@ -178,9 +219,94 @@ class ImageDataGenerator:
         self.vertical_flip = vertical_flip
         self.interpolation_order = interpolation_order
 
+        extras = [self._shortcut("erosion", erosion), self._shortcut("salt_pepper", salt_pepper)]
+        user_transforms = self._check_transforms(transforms)
+        self._transforms = [t for t in extras if t is not None] + user_transforms
+        self._config = self._normalized_config(given, user_transforms)
+
         self._generator = make_generator(self.device)
-        self._mean = self._std = self._zca_whitening_matrix = None
-        self._device_stats = {}
+        self.mean = self.std = self.zca_whitening_matrix = None
+
+    @staticmethod
+    def _shortcut(name, value):
+        """`erosion=` / `salt_pepper=`: False, True, a probability or a dict of arguments."""
+        cls, defaults = _SHORTCUTS[name]
+        if value is False or value is None:
+            return None
+        if value is True:
+            return cls(**defaults)
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return cls(**{**defaults, "p": value})
+        if isinstance(value, dict):
+            return cls(**{**defaults, **value})
+        raise invalid(name, value, "must be a bool, a probability or a dict of arguments")
+
+    @staticmethod
+    def _check_transforms(transforms):
+        checked = []
+        for item in transforms or ():
+            if isinstance(item, dict) and "class_name" in item:
+                item = deserialize(item)
+            elif not isinstance(item, BatchTransform) and callable(item):
+                item = BatchFunction(item)
+            if not isinstance(item, BatchTransform):
+                raise invalid("transforms", transforms, "must hold BatchTransforms or functions")
+            checked.append(item)
+        return checked
+
+    def _normalized_config(self, given, user_transforms):
+        """The constructor arguments as they took effect (get_config's answer)."""
+        config = dict(given)
+        config.update(
+            featurewise_center=self.featurewise_center,
+            featurewise_std_normalization=self.featurewise_std_normalization,
+            samplewise_center=self.samplewise_center,
+            data_format=self.data_format,
+            dtype=self.dtype,
+            device=str(self.device),
+            zoom_range=list(self._augmentation.zoom_range),
+            transforms=user_transforms,
+        )
+        for key in ("width_shift_range", "height_shift_range", "brightness_range"):
+            if isinstance(config[key], (tuple, np.ndarray)):
+                config[key] = np.asarray(config[key]).tolist()
+        return config
+
+    def get_config(self):
+        """The constructor arguments (Keras's convention): `from_config` rebuilds it.
+
+        Fitted statistics are not part of the config; `save` keeps them too.
+        """
+        return dict(self._config)
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def save(self, path):
+        """Save the configuration, the transforms and the fitted statistics to `path`.
+
+        One `.npz` file (JSON config plus arrays, no pickle); `kaug.load(path)`
+        restores a generator that gives the same output under the same seed. The
+        device is not saved (the loading machine picks its own), nor is a
+        `preprocessing_function` (pass it to `kaug.load`).
+        """
+        config = self.get_config()
+        config.pop("device")
+        if config.pop("preprocessing_function") is not None:
+            warnings.warn(
+                "`preprocessing_function` is not saved: pass it to `kaug.load(path, "
+                "preprocessing_function=...)`.",
+                stacklevel=2,
+            )
+        config["transforms"] = [serialize(t) for t in config["transforms"]]
+        arrays = {
+            name: getattr(self, name)
+            for name in ("mean", "std", "zca_whitening_matrix")
+            if getattr(self, name) is not None
+        }
+        with open(path, "wb") as file:
+            np.savez(file, config=np.array(json.dumps(config)), **arrays)
 
     @staticmethod
     def _check_dtype(dtype):
@@ -229,35 +355,9 @@ class ImageDataGenerator:
 
     # -- fitted statistics: numpy in Keras's shapes, cached on the device ----------
 
-    @property
-    def mean(self):
-        """Per-channel mean from `fit`, shaped to broadcast over one image."""
-        return self._mean
-
-    @mean.setter
-    def mean(self, value):
-        self._mean = None if value is None else np.asarray(value, dtype=self.dtype)
-        self._device_stats = {}
-
-    @property
-    def std(self):
-        """Per-channel standard deviation from `fit`, shaped like `mean`."""
-        return self._std
-
-    @std.setter
-    def std(self, value):
-        self._std = None if value is None else np.asarray(value, dtype=self.dtype)
-        self._device_stats = {}
-
-    @property
-    def zca_whitening_matrix(self):
-        """(D, D) ZCA matrix from `fit`, D = features of one image in data_format order."""
-        return self._zca_whitening_matrix
-
-    @zca_whitening_matrix.setter
-    def zca_whitening_matrix(self, value):
-        self._zca_whitening_matrix = None if value is None else np.asarray(value, dtype=self.dtype)
-        self._device_stats = {}
+    mean = _FittedStatistic()
+    std = _FittedStatistic()
+    zca_whitening_matrix = _FittedStatistic()
 
     def _image_tensor(self, value):
         """A statistic broadcastable over one image, as a (C, H, W)-broadcastable tensor."""
@@ -272,38 +372,50 @@ class ImageDataGenerator:
         if key not in self._device_stats:
             scale = shift = None
             if self.featurewise_center:
-                if self._mean is None:
+                if self.mean is None:
                     _warn_unfitted("featurewise_center")
                 else:
-                    shift = -self._image_tensor(self._mean)
+                    shift = -self._image_tensor(self.mean)
             if self.featurewise_std_normalization:
-                if self._std is None:
+                if self.std is None:
                     _warn_unfitted("featurewise_std_normalization")
                 else:
-                    scale = 1.0 / (self._image_tensor(self._std) + 1e-6)
+                    scale = 1.0 / (self._image_tensor(self.std) + 1e-6)
                     shift = None if shift is None else shift * scale
             self._device_stats[key] = (scale, shift)
         return self._device_stats[key]
 
     def _zca_tensor(self):
         if "zca" not in self._device_stats:
-            if self._zca_whitening_matrix is None:
+            if self.zca_whitening_matrix is None:
                 _warn_unfitted("zca_whitening")
                 return None
             # float64: small zca_epsilon makes W ill-conditioned, and a float32
             # product loses up to 1e-3 of the result to summation order alone.
             self._device_stats["zca"] = torch.as_tensor(
-                self._zca_whitening_matrix, dtype=torch.float64, device=self.device
+                self.zca_whitening_matrix, dtype=torch.float64, device=self.device
             )
         return self._device_stats["zca"]
 
     # -- the batch engine: (B, C, H, W) tensors on the device -----------------------
 
-    def _augment_batch(self, x, generator):
-        """Random augmentation of a batch; returns compute-dtype floats."""
+    def _augment_batch(self, x, generator, masks=None):
+        """Random augmentation of a batch (and its masks); returns (x, masks).
+
+        The built-in Keras augmentation, then the extra transforms in order; masks
+        get the same geometric transform, nothing else. x comes out as
+        compute-dtype floats.
+        """
         if self._augmentation.is_identity:
-            return x.to(self._compute_dtype)
-        return self._augmentation(x, generator)
+            x = x.to(self._compute_dtype)
+        else:
+            params = self._augmentation.sample(tuple(x.shape), generator)
+            x = self._augmentation.apply(x, params)
+            if masks is not None:
+                masks = self._augmentation.apply_to_masks(masks, params)
+        for transform in self._transforms:
+            x = transform(x, generator)
+        return x, masks
 
     def _standardize_batch(self, x):
         """Keras's `standardize`, per image, on a batch; never modifies `x`."""
@@ -367,8 +479,8 @@ class ImageDataGenerator:
             The augmented batch in the generator's dtype: a numpy array for
             numpy input, a tensor on the generator's device for tensor input.
         """
-        batch = self._to_batch(x)
-        return self._from_batch(self._augment_batch(batch, self._generator_for(seed)), x)
+        batch, _ = self._augment_batch(self._to_batch(x), self._generator_for(seed))
+        return self._from_batch(batch, x)
 
     def standardize(self, x):
         """Apply the normalization configuration to one image or a batch.
@@ -445,6 +557,7 @@ class ImageDataGenerator:
         ignore_class_split=False,
         subset=None,
         *,
+        masks=None,
         augment=True,
         resident=None,
     ):
@@ -473,6 +586,11 @@ class ImageDataGenerator:
             subset: "training" or "validation" with the generator's
                 `validation_split`: validation is the first `validation_split`
                 share of the data, as in Keras.
+            masks: segmentation masks instead of `y`, (N, H, W) or (N, H, W, K)
+                per data_format: each gets its image's geometric transform
+                (nearest sampling, 0 outside, no photometric change) and is served
+                as the target (kaug only; Keras users ran two generators with one
+                seed).
             augment: False serves standardized but unaugmented batches, for
                 validation or test data (kaug only; Keras users built a second
                 generator for that).
@@ -482,6 +600,15 @@ class ImageDataGenerator:
         Returns:
             An `ArrayLoader` yielding `x`, `(x, y)` or `(x, y, sample_weight)`.
         """
+        if masks is not None:
+            if y is not None:
+                raise invalid("masks", "an array", "replaces `y`: pass one or the other")
+            y = masks
+            if np.ndim(masks) not in (3, 4) or tuple(np.shape(masks))[:1] != tuple(np.shape(x))[:1]:
+                raise ValueError(
+                    "`masks` must be (N, H, W) or (N, H, W, K) arrays, one per image. "
+                    f"Received: masks.shape={tuple(np.shape(masks))}"
+                )
         extras = ()
         if isinstance(x, (tuple, list)):
             if len(x) != 2:
@@ -512,11 +639,22 @@ class ImageDataGenerator:
         )
         self._warn_channels(x)
         writer = None if save_to_dir is None else ImageWriter(save_to_dir, save_prefix, save_format)
+        if masks is not None and self._spatial(y) != self._spatial(x):
+            raise ValueError(
+                "`masks` must have the height and width of the images. "
+                f"Received: masks.shape={tuple(y.shape)}, x.shape={tuple(x.shape)}"
+            )
         return ArrayLoader(
             self, x, y, sample_weight, extras,
-            batch_size=batch_size, shuffle=bool(shuffle), seed=seed,
+            batch_size=batch_size, shuffle=bool(shuffle), seed=seed, y_is_mask=masks is not None,
             augment=augment, writer=writer, resident=resident,
         )  # fmt: skip
+
+    def _spatial(self, array):
+        """(height, width) of a batch of images, or of (N, H, W) masks."""
+        if np.ndim(array) == 3:
+            return tuple(array.shape[1:3])
+        return array.shape[self.row_axis], array.shape[self.col_axis]
 
     def _subset(self, x, y, sample_weight, extras, subset, ignore_class_split):
         """Keras's validation split: the first `validation_split` share is validation."""
@@ -575,7 +713,7 @@ class ImageDataGenerator:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise invalid("n", n, "must be a positive int")
         batch = self._to_batch(x[:n])
-        batch = self._augment_batch(batch, self._generator_for(seed))
+        batch, _ = self._augment_batch(batch, self._generator_for(seed))
         grid = image_grid(to_numpy(to_uint8_images(self._standardize_batch(batch))))
         if path is not None:
             save_image(grid, path)
@@ -625,7 +763,7 @@ class ImageDataGenerator:
                 if self.rescale:
                     batch = batch * self.rescale
                 if augment:
-                    batch = self._augment_batch(batch, generator)
+                    batch, _ = self._augment_batch(batch, generator)
                 flat = from_nchw(batch, self.data_format).reshape(batch.shape[0], -1)
                 accumulator.update(batch, flat if self.zca_whitening else None)
         self._store_fit(accumulator, data.shape[1:])
@@ -650,3 +788,23 @@ class ImageDataGenerator:
                 per_feature(center), per_feature(scale), self.zca_epsilon
             )
             self.zca_whitening_matrix = to_numpy(matrix)
+
+
+def load(path, **overrides):
+    """An ImageDataGenerator saved with `save`, fitted statistics included.
+
+    Args:
+        path: the saved file.
+        **overrides: constructor arguments to replace, e.g. `device="cpu"` or the
+            `preprocessing_function`, which is not saved.
+
+    Returns:
+        The ImageDataGenerator: same output as the saved one under the same seed.
+    """
+    with np.load(path, allow_pickle=False) as saved:
+        config = json.loads(str(saved["config"]))
+        statistics = {name: saved[name] for name in saved.files if name != "config"}
+    generator = ImageDataGenerator.from_config({**config, **overrides})
+    for name, value in statistics.items():
+        setattr(generator, name, value)
+    return generator

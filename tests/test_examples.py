@@ -43,3 +43,17 @@ def test_train_mnist_example(tmp_path):
     assert accuracy > 0.9  # 0.943 measured: three epochs on 5,000 digits
     assert "seconds per epoch" in stdout
     assert (tmp_path / "train_mnist_augmented.png").exists()
+
+
+def test_custom_augmentation_example(tmp_path):
+    stdout = run_example(
+        EXAMPLES / "custom_augmentation.py", tmp_path, "--epochs", "1", "--limit", "2000"
+    )
+    rows = [
+        line.split()
+        for line in stdout.splitlines()
+        if line.startswith(("no extras", "erosion", "salt-and"))
+    ]
+    assert len(rows) == 3 and all(0.1 < float(value) <= 1 for row in rows for value in row[-4:-1])
+    assert (tmp_path / "custom_augmentation_noisy.png").exists()
+    assert (tmp_path / "custom_augmentation_eroded.png").exists()

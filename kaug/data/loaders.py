@@ -64,6 +64,8 @@ class ArrayLoader(torch.utils.data.DataLoader):
         writer: an `ImageWriter` that saves every served image, or None.
         resident: True/False forces the arrays onto/off the device; None decides
             from their size.
+        y_is_mask: `y` holds segmentation masks ((N, H, W) or images of labels)
+            that get each image's geometric augmentation.
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class ArrayLoader(torch.utils.data.DataLoader):
         augment=True,
         writer=None,
         resident=None,
+        y_is_mask=False,
     ):
         super().__init__(_Samples(len(x)), batch_size=batch_size)
         self.image_data_generator = image_data_generator
@@ -87,6 +90,7 @@ class ArrayLoader(torch.utils.data.DataLoader):
         self.seed = seed
         self._augment = augment
         self._writer = writer
+        self._y_is_mask = y_is_mask
         self._device = device = image_data_generator.device
 
         arrays = [as_tensor(a, "cpu") for a in (x, y, sample_weight, *extras) if a is not None]
@@ -118,6 +122,13 @@ class ArrayLoader(torch.utils.data.DataLoader):
         )
         torch.index_select(source, 0, indices, out=staging)
         return staging.to(self._device, non_blocking=True)
+
+    @staticmethod
+    def _masks_nchw(masks, data_format):
+        """Masks as (B, K, H, W): (B, H, W) label maps get one channel."""
+        if masks.ndim == 3:
+            return masks.unsqueeze(1)
+        return to_nchw(masks, data_format)
 
     def __len__(self):
         return math.ceil(self.n / self.batch_size)
@@ -152,17 +163,21 @@ class ArrayLoader(torch.utils.data.DataLoader):
         engine = self.image_data_generator
         data_format = engine.data_format
         x = to_nchw(self._take(self._x, indices), data_format)
+        y = None if self._y is None else self._take(self._y, indices)
         if self._augment:
-            x = engine._augment_batch(x, self._generator)
+            masks = self._masks_nchw(y, data_format) if self._y_is_mask else None
+            x, masks = engine._augment_batch(x, self._generator, masks)
+            if masks is not None:
+                y = from_nchw(masks, data_format).reshape(y.shape)
         x = engine._standardize_batch(x).to(engine._torch_dtype)
         if self._writer is not None:
             self._writer.submit(to_uint8_images(x), indices)
         x = from_nchw(x, data_format)
         if self._extras:
             x = [x, *(self._take(extra, indices) for extra in self._extras)]
-        if self._y is None:
+        if y is None:
             return x
-        batch = (x, self._take(self._y, indices))
+        batch = (x, y)
         if self._sample_weight is not None:
             batch += (self._take(self._sample_weight, indices),)
         return batch

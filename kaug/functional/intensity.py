@@ -68,3 +68,24 @@ def brightness(x, factor):
 
     decoded = torch.where(rescaled, enhanced / 255 * span + origin, enhanced / 255)
     return torch.where(rescaled | unit, decoded, enhanced)
+
+
+def unit_or_byte_range(x):
+    """Per-image (low, high) = (0, 1) for data in [0, 1], else (0, 255); (B, 1, 1, 1) each."""
+    high = x.reshape(x.shape[0], -1).amax(1).view(-1, 1, 1, 1)
+    high = torch.where(high <= 1, 1.0, 255.0).to(x.dtype)
+    return torch.zeros_like(high), high
+
+
+def salt_and_pepper(x, salt, pepper, low, high):
+    """Set the `salt` pixels to `high` and the `pepper` pixels to `low`, in every channel.
+
+    Args:
+        x: (B, C, H, W) floating tensor.
+        salt: (B, 1, H, W) bool.
+        pepper: (B, 1, H, W) bool, disjoint from `salt`.
+        low: scalar or (B, 1, 1, 1) tensor.
+        high: scalar or (B, 1, 1, 1) tensor.
+    """
+    high, low = (v.to(x.dtype) if torch.is_tensor(v) else float(v) for v in (high, low))
+    return torch.where(salt, high, torch.where(pepper, low, x))

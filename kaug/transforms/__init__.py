@@ -1,6 +1,30 @@
-"""Batch transforms: validated configuration, device-side sampling, pure apply."""
+"""Batch transforms: validated configuration, device-side sampling, pure apply.
 
-from kaug.transforms.base import BatchTransform
+Subclass `BatchTransform` (implement `sample` and `apply`), register it with
+`@register_transform`, and pass instances to `ImageDataGenerator(transforms=[...])`.
+"""
+
+from kaug.transforms.base import (
+    BatchFunction,
+    BatchTransform,
+    deserialize,
+    register_transform,
+    registered_transforms,
+    serialize,
+)
+from kaug.transforms.intensity import RandomSaltAndPepper
 from kaug.transforms.keras import KerasAugmentation
+from kaug.transforms.morphology import RandomDilation, RandomErosion
 
-__all__ = ["BatchTransform", "KerasAugmentation"]
+__all__ = [
+    "BatchFunction",
+    "BatchTransform",
+    "KerasAugmentation",
+    "RandomDilation",
+    "RandomErosion",
+    "RandomSaltAndPepper",
+    "deserialize",
+    "register_transform",
+    "registered_transforms",
+    "serialize",
+]

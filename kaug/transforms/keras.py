@@ -93,6 +93,7 @@ class KerasAugmentation(BatchTransform):
         interpolation_order=1,
         dtype=torch.float32,
     ):
+        super().__init__(p=1.0)
         self.rotation_range = float(check_number("rotation_range", rotation_range, minimum=0))
         self.width_shift = _ShiftRange("width_shift_range", width_shift_range)
         self.height_shift = _ShiftRange("height_shift_range", height_shift_range)
@@ -169,24 +170,34 @@ class KerasAugmentation(BatchTransform):
 
     def apply(self, x, params):
         """Keras's `apply_transform` on a batch: warp, channel shift, brightness."""
-        x = x.to(self.dtype)
-        flips = [params.get(key) for key in FLIP_KEYS]
-        if "theta" in params:
-            no_flip = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
-            matrix = F.keras_affine_matrix(
-                *(params[key] for key in GEOMETRIC_DEFAULTS),
-                *(no_flip if flip is None else flip for flip in flips),
-                height=x.shape[2],
-                width=x.shape[3],
-            )
-            x = F.warp(x, matrix, self.fill_mode, self.cval, self.interpolation_order)
-        else:
-            x = F.flip(x, *flips)
+        x = self._geometric(x.to(self.dtype), params, self.cval, self.interpolation_order)
         if "channel_shift_intensity" in params:
             x = F.channel_shift(x, params["channel_shift_intensity"])
         if "brightness" in params:
             x = F.brightness(x, params["brightness"])
         return x
+
+    def apply_to_masks(self, masks, params):
+        """The geometric part of `params` on label masks: nearest sampling, 0 outside.
+
+        Masks keep their dtype and values (no interpolation, no photometric change),
+        so they stay aligned with the images `params` transformed.
+        """
+        out = self._geometric(masks.to(self.dtype), params, cval=0.0, order=0)
+        return out.to(masks.dtype)
+
+    def _geometric(self, x, params, cval, order):
+        flips = [params.get(key) for key in FLIP_KEYS]
+        if "theta" not in params:
+            return F.flip(x, *flips)
+        no_flip = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        matrix = F.keras_affine_matrix(
+            *(params[key] for key in GEOMETRIC_DEFAULTS),
+            *(no_flip if flip is None else flip for flip in flips),
+            height=x.shape[2],
+            width=x.shape[3],
+        )
+        return F.warp(x, matrix, self.fill_mode, cval, order)
 
     @staticmethod
     def params_from_keras(transform_parameters, device):

@@ -1,0 +1,149 @@
+"""The contract, checked on every registered transform, user transforms included.
+
+`RandomInvert` below is a user transform declared here, outside kaug: it is
+registered, so the contract applies to it as to the built-ins, and it must work
+in `flow()` and survive a save/load round trip.
+"""
+
+import inspect
+
+import numpy as np
+import pytest
+import torch
+
+import kaug
+from kaug.sampling import uniform
+from kaug.transforms import (
+    BatchFunction,
+    BatchTransform,
+    deserialize,
+    register_transform,
+    registered_transforms,
+    serialize,
+)
+
+
+@register_transform
+class RandomInvert(BatchTransform):
+    """A user transform: invert each image within [0, high], with per-image strength."""
+
+    def __init__(self, high=255.0, strength=(0.5, 1.0), p=0.5):
+        super().__init__(p=p)
+        self.high = high
+        self.strength = list(strength)
+
+    def sample(self, shape, generator):
+        low, high = self.strength
+        return {"strength": uniform((shape[0],), generator, low, high)}
+
+    def apply(self, x, params):
+        strength = params["strength"].to(x.dtype).view(-1, 1, 1, 1)
+        return x + strength * (self.high - 2 * x)
+
+
+def halve_ink(x):
+    """A plain batch function, importable by name."""
+    return x * 0.5
+
+
+# Registered classes that need constructor arguments get an example here; a new
+# registered transform without defaults fails test_every_transform_has_an_example.
+EXAMPLES = {BatchFunction: lambda p: BatchFunction(halve_ink, p=p)}
+TRANSFORMS = sorted(registered_transforms().items())
+
+
+def make(cls, p):
+    if cls in EXAMPLES:
+        return EXAMPLES[cls](p)
+    return cls(**{**cls().get_config(), "p": p})
+
+
+@pytest.fixture(scope="module")
+def batch(mnist):
+    """16 real digits as float32 (B, 1, 28, 28), values 0..255."""
+    return torch.from_numpy(mnist["x_train"][:16, None].astype("float32"))
+
+
+def generator(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_every_transform_has_an_example():
+    names = {name for name, _ in TRANSFORMS}
+    assert {"RandomErosion", "RandomDilation", "RandomSaltAndPepper", "RandomInvert"} <= names
+    for _, cls in TRANSFORMS:
+        assert isinstance(make(cls, 1.0), BatchTransform)
+
+
+@pytest.mark.parametrize("name,cls", TRANSFORMS, ids=[n for n, _ in TRANSFORMS])
+class TestContract:
+    def test_input_is_not_modified(self, name, cls, batch):
+        x = batch.clone()
+        make(cls, 1.0)(x, generator())
+        assert torch.equal(x, batch)
+
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+    def test_dtype_and_device_are_kept(self, name, cls, batch, dtype):
+        out = make(cls, 0.5)(batch.to(dtype), generator())
+        assert out.dtype == dtype and out.device == batch.device and out.shape == batch.shape
+
+    def test_a_batch_equals_its_images_one_by_one(self, name, cls, batch):
+        transform = make(cls, 0.5)
+        params = transform.draw(batch.shape, generator())
+        whole = transform.transform(batch, params)
+        for i in range(len(batch)):
+            one = {key: value[i : i + 1] for key, value in params.items()}
+            assert torch.equal(transform.transform(batch[i : i + 1], one), whole[i : i + 1])
+
+    def test_empty_batch(self, name, cls, batch):
+        assert make(cls, 1.0)(batch[:0], generator()).shape == (0, *batch.shape[1:])
+
+    def test_p0_is_the_identity_and_p1_changes_every_image(self, name, cls, batch):
+        assert torch.equal(make(cls, 0.0)(batch, generator()), batch)
+        out = make(cls, 1.0)(batch, generator())
+        assert (out != batch).flatten(1).any(1).all()
+
+    def test_config_keys_are_the_constructor_arguments(self, name, cls, batch):
+        transform = make(cls, 0.5)
+        signature = inspect.signature(type(transform).__init__).parameters
+        assert set(transform.get_config()) == set(signature) - {"self"}
+
+    def test_reloaded_transforms_give_the_same_output(self, name, cls, batch):
+        transform = make(cls, 0.5)
+        for copy in (type(transform).from_config(transform.get_config()),
+                     deserialize(serialize(transform))):  # fmt: skip
+            assert torch.equal(copy(batch, generator(3)), transform(batch, generator(3)))
+
+
+def test_p_is_a_per_image_probability(batch):
+    transform = RandomInvert(p=0.3)
+    applied = transform.draw((10000, 1, 2, 2), generator())["applied"]
+    assert abs(applied.float().mean().item() - 0.3) < 0.02
+
+
+def test_bad_arguments_name_themselves():
+    with pytest.raises(ValueError, match="Received: p=1.5"):
+        RandomInvert(p=1.5)
+    with pytest.raises(ValueError, match="must be a module-level function"):
+        BatchFunction(lambda x: x).get_config()
+    with pytest.raises(ValueError, match="is already registered"):
+
+        @register_transform(name="RandomErosion")
+        class Impostor(BatchTransform):
+            pass
+
+    with pytest.raises(ValueError, match="import the module that defines it"):
+        deserialize({"class_name": "NoSuchTransform", "config": {}})
+
+
+def test_a_user_transform_works_in_flow_and_survives_save_and_load(mnist, tmp_path):
+    x = mnist["x_train"][:64, :, :, None]
+    datagen = kaug.ImageDataGenerator(
+        rotation_range=10, transforms=[RandomInvert(p=1.0), halve_ink], device="cpu"
+    )
+    inverted, _ = next(iter(datagen.flow(x, mnist["y_train"][:64], batch_size=64, seed=0)))
+    assert inverted.mean() > 1.5 * x.mean()  # black backgrounds turned bright (then halved)
+    datagen.save(tmp_path / "gen.npz")
+    reloaded = kaug.load(tmp_path / "gen.npz")
+    assert [type(t) for t in reloaded.get_config()["transforms"]] == [RandomInvert, BatchFunction]
+    np.testing.assert_array_equal(reloaded.augment(x, seed=4), datagen.augment(x, seed=4))
