@@ -322,36 +322,25 @@ class ImageDataGenerator:
         return name
 
     def _couple_standardization_flags(self):
-        """Keras's overrides between the standardization flags, with its warnings."""
-        if self.zca_whitening:
-            if not self.featurewise_center:
-                self.featurewise_center = True
+        """Keras's overrides between the standardization flags, with its warnings.
+
+        In Keras's order: zca_whitening turns std normalization off before that
+        flag is looked at.
+        """
+        rules = [  # (the flag that is set, the flag it overrides, the value it forces)
+            ("zca_whitening", "featurewise_center", True),
+            ("zca_whitening", "featurewise_std_normalization", False),
+            ("featurewise_std_normalization", "featurewise_center", True),
+            ("samplewise_std_normalization", "samplewise_center", True),
+        ]
+        for cause, flag, forced in rules:
+            if getattr(self, cause) and getattr(self, flag) != forced:
+                setattr(self, flag, forced)
                 warnings.warn(
-                    "This ImageDataGenerator specifies `zca_whitening`, which "
-                    "overrides setting of `featurewise_center`.",
+                    f"This ImageDataGenerator specifies `{cause}`, which overrides "
+                    f"setting of `{flag}`.",
                     stacklevel=3,
                 )
-            if self.featurewise_std_normalization:
-                self.featurewise_std_normalization = False
-                warnings.warn(
-                    "This ImageDataGenerator specifies `zca_whitening` which "
-                    "overrides setting of `featurewise_std_normalization`.",
-                    stacklevel=3,
-                )
-        if self.featurewise_std_normalization and not self.featurewise_center:
-            self.featurewise_center = True
-            warnings.warn(
-                "This ImageDataGenerator specifies `featurewise_std_normalization`, "
-                "which overrides setting of `featurewise_center`.",
-                stacklevel=3,
-            )
-        if self.samplewise_std_normalization and not self.samplewise_center:
-            self.samplewise_center = True
-            warnings.warn(
-                "This ImageDataGenerator specifies `samplewise_std_normalization`, "
-                "which overrides setting of `samplewise_center`.",
-                stacklevel=3,
-            )
 
     # -- fitted statistics: numpy in Keras's shapes, cached on the device ----------
 
