@@ -743,16 +743,26 @@ class ImageDataGenerator:
             )
         generator = self._generator_for(seed)
         passes = rounds if augment else 1
+        # Raw uint8 images are summed exactly and rescaled afterwards (rescale is
+        # linear); anything else is rescaled, augmented and summed in float64.
+        exact = not augment and data.dtype in (np.uint8, torch.uint8)
         accumulator = StatsAccumulator(
-            channels, features if self.zca_whitening else None, self.device
+            channels,
+            features if self.zca_whitening else None,
+            self.device,
+            scale=(self.rescale or 1.0) if exact else 1.0,
         )
         for _ in range(passes):
             for start in range(0, len(data), _FIT_CHUNK):
-                batch = self._to_batch(data[start : start + _FIT_CHUNK]).to(self._compute_dtype)
-                if self.rescale:
-                    batch = batch * self.rescale
-                if augment:
-                    batch, _ = self._augment_batch(batch, generator)
+                batch = self._to_batch(data[start : start + _FIT_CHUNK])
+                if not exact:
+                    batch = batch.to(self._compute_dtype)
+                    if self.rescale:
+                        batch = batch * self.rescale
+                    if augment:
+                        batch, _ = self._augment_batch(batch, generator)
+                    # One float64 copy; the strides it keeps make the flat rows a view.
+                    batch = batch.to(torch.float64)
                 flat = from_nchw(batch, self.data_format).reshape(batch.shape[0], -1)
                 accumulator.update(batch, flat if self.zca_whitening else None)
         self._store_fit(accumulator, data.shape[1:])

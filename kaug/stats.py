@@ -16,36 +16,91 @@ _F64 = torch.float64
 MAX_ZCA_FEATURES = 12_288
 
 
+def _int8_products_work(device):
+    """Whether torch's int8 matrix product (exact int32 sums) runs on `device`."""
+    try:
+        probe = torch.ones((32, 32), dtype=torch.int8, device=device)
+        return bool((torch._int_mm(probe, probe) == 32).all())
+    except (RuntimeError, AttributeError, NotImplementedError):
+        return False
+
+
 class StatsAccumulator:
     """Running float64 sums over (B, C, H, W) batches.
+
+    uint8 batches are summed exactly: X^T X as an int8 matrix product with int32
+    sums (x = a + 128, corrected in float64), 7x faster than float64 on a CPU.
 
     Args:
         channels: C.
         features: D = C * H * W when the ZCA matrix is wanted, else None.
         device: where the sums live.
+        scale: factor the data are multiplied by before their statistics are
+            read (`rescale`, applied to the sums instead of to every value).
     """
 
-    def __init__(self, channels, features, device):
+    def __init__(self, channels, features, device, scale=1.0):
         self.images = 0
         self.pixels = 0
-        self.channel_sum = torch.zeros(channels, dtype=_F64, device=device)
-        self.channel_sum_sq = torch.zeros(channels, dtype=_F64, device=device)
+        self.scale = scale
+        self._channel_sum = torch.zeros(channels, dtype=_F64, device=device)
+        self._channel_sum_sq = torch.zeros(channels, dtype=_F64, device=device)
         self.features = features
         if features is not None:
-            self.feature_sum = torch.zeros(features, dtype=_F64, device=device)
-            self.gram = torch.zeros(features, features, dtype=_F64, device=device)
+            self._feature_sum = torch.zeros(features, dtype=_F64, device=device)
+            # Only the blocks on and above the diagonal are accumulated (the matrix is
+            # symmetric): about half the flops of X^T X, in blocks of >= 768 columns.
+            self._gram_upper = torch.zeros(features, features, dtype=_F64, device=device)
+            self._block = -(-features // max(1, features // 768))
+            self._int8 = None  # probed on the first uint8 batch
 
     def update(self, x, flat=None):
-        """Add a batch: `x` is (B, C, H, W); `flat` its (B, D) rows for ZCA."""
-        x64 = x.to(_F64)
+        """Add a batch: `x` is (B, C, H, W); `flat` its (B, D) rows, for ZCA."""
         self.images += x.shape[0]
         self.pixels += x.shape[0] * x.shape[2] * x.shape[3]
-        self.channel_sum += x64.sum((0, 2, 3))
-        self.channel_sum_sq += x64.square().sum((0, 2, 3))
-        if self.features is not None:
-            flat64 = flat.to(_F64)
-            self.feature_sum += flat64.sum(0)
-            self.gram.addmm_(flat64.T, flat64)
+        x64 = x.to(_F64)
+        self._channel_sum += x64.sum((0, 2, 3))
+        self._channel_sum_sq += x64.square().sum((0, 2, 3))
+        if self.features is None:
+            return
+        if flat.dtype == torch.uint8 and self._int8 is None:
+            self._int8 = _int8_products_work(flat.device)
+        if flat.dtype == torch.uint8 and self._int8:
+            self._add_uint8_rows(flat)
+            return
+        flat = flat.to(_F64)
+        self._feature_sum += flat.sum(0)
+        for start in range(0, self.features, self._block):
+            rows = slice(start, start + self._block)
+            self._gram_upper[rows, start:].addmm_(flat[:, rows].T, flat[:, start:])
+
+    def _add_uint8_rows(self, flat):
+        # |a| <= 128, so a chunk's int32 sums are exact up to 2**31 / 128**2 rows.
+        for chunk in flat.split(65_536):
+            shifted = (chunk.to(torch.int16) - 128).to(torch.int8)
+            sums = shifted.sum(0, dtype=torch.int64).to(_F64)
+            products = torch._int_mm(shifted.T.contiguous(), shifted).to(_F64)
+            products += 128 * (sums[:, None] + sums[None, :]) + len(chunk) * 128.0**2
+            self._gram_upper += torch.triu(products)
+            self._feature_sum += sums + 128.0 * len(chunk)
+
+    @property
+    def channel_sum(self):
+        return self._channel_sum * self.scale
+
+    @property
+    def channel_sum_sq(self):
+        return self._channel_sum_sq * self.scale**2
+
+    @property
+    def feature_sum(self):
+        return self._feature_sum * self.scale
+
+    @property
+    def gram(self):
+        """X^T X of everything added, (D, D) float64."""
+        upper = self._gram_upper * self.scale**2
+        return torch.triu(upper) + torch.triu(upper, 1).T
 
     def mean(self):
         """(C,) float64 per-channel mean."""

@@ -209,3 +209,29 @@ def test_defaults_do_nothing():
              "samplewise_std_normalization", "zca_whitening"]  # fmt: skip
     assert not any(getattr(kaug, flag) for flag in flags)
     assert kaug.rescale is None and kaug.preprocessing_function is None
+
+
+def test_uint8_sums_are_exact(mnist):
+    """uint8 batches take the int8-product route: the same integers as float64."""
+    x = torch.from_numpy(mnist["x_train"][:3000, None])
+    flat = x.reshape(3000, -1)
+    exact, floats = StatsAccumulator(1, 784, "cpu"), StatsAccumulator(1, 784, "cpu")
+    for chunk, rows in zip(x.split(1000), flat.split(1000), strict=True):
+        exact.update(chunk, rows)
+        floats.update(chunk.double(), rows.double())
+    assert torch.equal(exact.gram, floats.gram)
+    assert torch.equal(exact.feature_sum, floats.feature_sum)
+
+
+def test_fit_on_uint8_equals_fit_on_the_same_floats(mnist):
+    x = mnist["x_train"][:5000, :, :, None]
+    kwargs = dict(zca_whitening=True, zca_epsilon=1e-2, rescale=1 / 255)
+    from_uint8, from_float = pair(**kwargs)[1], pair(**kwargs)[1]
+    from_uint8.fit(x)
+    from_float.fit(x.astype("float32"))
+    np.testing.assert_allclose(from_uint8.mean, from_float.mean, rtol=1e-6)
+    scale = np.abs(from_float.zca_whitening_matrix).max()
+    assert (
+        np.abs(from_uint8.zca_whitening_matrix - from_float.zca_whitening_matrix).max()
+        < 1e-5 * scale
+    )

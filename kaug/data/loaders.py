@@ -96,9 +96,15 @@ class ArrayLoader(torch.utils.data.DataLoader):
         arrays = [as_tensor(a, "cpu") for a in (x, y, sample_weight, *extras) if a is not None]
         nbytes = sum(a.element_size() * a.nelement() for a in arrays)
         self.resident = fits_on_device(nbytes, device) if resident is None else bool(resident)
-        self._x, self._y, self._sample_weight = (
-            None if a is None else self._place(a) for a in (x, y, sample_weight)
+        self._y, self._sample_weight = (
+            None if a is None else self._place(a) for a in (y, sample_weight)
         )
+        # Resident images are stored (B, C, H, W)-contiguous once, the layout the warp
+        # reads fastest; host-resident ones keep the caller's layout (no second copy).
+        data_format = image_data_generator.data_format
+        self._x = self._place(x)
+        if self.resident:
+            self._x = to_nchw(self._x, data_format).contiguous()
         self._extras = [self._place(a) for a in extras]
 
         # The order comes from the host, so it is the same whether the data sit
@@ -162,7 +168,8 @@ class ArrayLoader(torch.utils.data.DataLoader):
     def _batch(self, indices):
         engine = self.image_data_generator
         data_format = engine.data_format
-        x = to_nchw(self._take(self._x, indices), data_format)
+        x = self._take(self._x, indices)
+        x = x if self.resident else to_nchw(x, data_format)
         y = None if self._y is None else self._take(self._y, indices)
         if self._augment:
             masks = self._masks_nchw(y, data_format) if self._y_is_mask else None

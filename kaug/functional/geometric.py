@@ -33,25 +33,25 @@ def keras_affine_matrix(
         width: image width.
 
     Returns:
-        (B, 2, 3) float64 tensor: input (x, y) = M @ (x_out, y_out, 1).
+        (B, 2, 3) tensor in theta's dtype: input (x, y) = M @ (x_out, y_out, 1).
     """
-    f64 = torch.float64
-    theta = torch.deg2rad(theta.to(f64))
-    shear = torch.deg2rad(shear.to(f64))
-    zx, zy, tx, ty = (v.to(f64) for v in (zx, zy, tx, ty))
-    cos, sin = torch.cos(theta), torch.sin(theta)
-    # Linear part of R . S . Z in closed form; R . T gives the rotated shift.
-    sign_x = 1.0 - 2.0 * flip_horizontal.to(f64)
-    sign_y = 1.0 - 2.0 * flip_vertical.to(f64)
-    a = zx * cos * sign_x
-    b = -zy * torch.sin(theta + shear) * sign_y
-    c = zx * sin * sign_x
-    d = zy * torch.cos(theta + shear) * sign_y
+    # The trigonometry runs in float64: float32's sin(pi) is -8.7e-8, enough to
+    # push a border pixel of a 180-degree turn just outside the image (constant
+    # fill then writes cval); float64's residual 1e-16 vanishes in the float32 grid.
+    angles = torch.deg2rad(torch.stack([theta, theta + shear]).to(torch.float64))
+    cos, sin = torch.cos(angles).to(theta.dtype), torch.sin(angles).to(theta.dtype)
+    sign_x = torch.where(flip_horizontal, -1.0, 1.0)
+    sign_y = torch.where(flip_vertical, -1.0, 1.0)
+    # Linear part of R . S . Z in closed form, flips folded in; R . T is the shift.
+    a = zx * cos[0] * sign_x
+    b = -zy * sin[1] * sign_y
+    c = zx * sin[0] * sign_x
+    d = zy * cos[1] * sign_y
     ox, oy = (width - 1) / 2.0, (height - 1) / 2.0
-    # x_in = L (x_out - o) + R t + o, with the flips already folded into L.
-    offset_x = cos * tx - sin * ty + ox - (a * ox + b * oy)
-    offset_y = sin * tx + cos * ty + oy - (c * ox + d * oy)
-    return torch.stack([torch.stack([a, b, offset_x], -1), torch.stack([c, d, offset_y], -1)], -2)
+    # x_in = L (x_out - o) + R t + o
+    offset_x = cos[0] * tx - sin[0] * ty + ox - (a * ox + b * oy)
+    offset_y = sin[0] * tx + cos[0] * ty + oy - (c * ox + d * oy)
+    return torch.stack([a, b, offset_x, c, d, offset_y], -1).view(-1, 2, 3)
 
 
 def _grid(matrix, height, width, dtype):
@@ -60,7 +60,7 @@ def _grid(matrix, height, width, dtype):
     Built as the sum of a per-column and a per-row term: one output-sized pass,
     several times faster than `affine_grid`'s batched matmul.
     """
-    matrix = matrix.to(dtype)
+    matrix = matrix.to(dtype)  # no-op unless the data are float64
     device = matrix.device
     cols = torch.arange(width, device=device, dtype=dtype)
     rows = torch.arange(height, device=device, dtype=dtype)

@@ -170,7 +170,7 @@ class KerasAugmentation(BatchTransform):
 
     def apply(self, x, params):
         """Keras's `apply_transform` on a batch: warp, channel shift, brightness."""
-        x = self._geometric(x.to(self.dtype), params, self.cval, self.interpolation_order)
+        x = self._geometric(x, params, self.cval, self.interpolation_order)
         if "channel_shift_intensity" in params:
             x = F.channel_shift(x, params["channel_shift_intensity"])
         if "brightness" in params:
@@ -183,13 +183,15 @@ class KerasAugmentation(BatchTransform):
         Masks keep their dtype and values (no interpolation, no photometric change),
         so they stay aligned with the images `params` transformed.
         """
-        out = self._geometric(masks.to(self.dtype), params, cval=0.0, order=0)
-        return out.to(masks.dtype)
+        return self._geometric(masks, params, cval=0.0, order=0).to(masks.dtype)
 
     def _geometric(self, x, params, cval, order):
         flips = [params.get(key) for key in FLIP_KEYS]
         if "theta" not in params:
-            return F.flip(x, *flips)
+            return F.flip(x.to(self.dtype), *flips)
+        # grid_sample reads (B, C, H, W)-contiguous input ~20% faster than a
+        # channels-last view; the dtype conversion makes the copy in passing.
+        x = x.to(self.dtype, memory_format=torch.contiguous_format)
         no_flip = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         matrix = F.keras_affine_matrix(
             *(params[key] for key in GEOMETRIC_DEFAULTS),

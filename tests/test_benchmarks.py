@@ -1,0 +1,46 @@
+"""The benchmark scripts run (tiny sizes, a few batches), so they cannot rot."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import DATA_DIR
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def smoke(script, tmp_path):
+    mnist = DATA_DIR / "mnist.npz"
+    if not mnist.exists():
+        pytest.skip(f"real data not found at {mnist}")
+    out = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--smoke", "--device", "cpu",
+         "--data", str(mnist), "--json", str(out)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "KERAS_BACKEND": "torch"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(out.read_text()), result.stdout
+
+
+def test_throughput_smoke(tmp_path):
+    report, stdout = smoke("throughput.py", tmp_path)
+    assert "failed" not in stdout, stdout  # every installed peer ran
+    for row in report["results"]:
+        rates = row["images_per_second"]
+        assert set(rates) == {"kaug", "keras legacy", "keras layers", "kornia",
+                              "torchvision v2", "albumentations"}  # fmt: skip
+        assert all(rate and rate > 0 for rate in rates.values())
+    assert report["versions"]["torch"] and report["machine"]["cpu_count"]
+
+
+def test_fit_overhead_smoke(tmp_path):
+    report, _ = smoke("fit_overhead.py", tmp_path)
+    assert set(report["epoch_seconds"]) == {"no augmentation", "kaug", "keras legacy"}
+    assert all(seconds > 0 for seconds in report["epoch_seconds"].values())
+    for timings in report["fit_seconds"].values():
+        assert timings["kaug"] > 0 and timings["keras legacy"] > 0
