@@ -7,7 +7,8 @@
 2. The fit pass: `fit()` with featurewise center + std + ZCA on 60,000 MNIST
    digits and on 50,000 images of 32x32x3, kaug against Keras's legacy class.
 
-All in one process, one after the other; medians of `--repeats` runs.
+All in one process; epochs are timed round-robin (one of each per round) and
+medians of `--repeats` rounds reported.
 
     python benchmarks/fit_overhead.py [--device cpu|cuda] [--repeats 3] [--json fit.json]
     python benchmarks/fit_overhead.py --smoke   # tiny sizes: CI's check
@@ -68,16 +69,23 @@ class PlainLoader(torch.utils.data.DataLoader):
 
 
 def epoch_seconds(make_data, repeats):
-    """Median seconds of one `model.fit` epoch (a compiled model warmed up first)."""
-    model = small_cnn()
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(make_data(), epochs=1, steps_per_epoch=5, verbose=0)  # warm-up
-    times = []
+    """Median seconds of one `model.fit` epoch per way of feeding it, timed round-robin.
+
+    Each way gets its own compiled, warmed-up model; every round times one epoch
+    of each, in turn, so a machine whose speed drifts treats them alike.
+    """
+    models = {}
+    for name, make in make_data.items():
+        models[name] = small_cnn()
+        models[name].compile("adam", "sparse_categorical_crossentropy")
+        models[name].fit(make(), epochs=1, steps_per_epoch=5, verbose=0)  # warm-up
+    times = {name: [] for name in make_data}
     for _ in range(repeats):
-        start = time.perf_counter()
-        model.fit(make_data(), epochs=1, verbose=0, shuffle=False)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, make in make_data.items():
+            start = time.perf_counter()
+            models[name].fit(make(), epochs=1, verbose=0, shuffle=False)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def fit_seconds(generator_class, x, repeats, **kwargs):
@@ -118,11 +126,14 @@ def main():
     kaug = ImageDataGenerator(**SUITE, device=device)
     legacy = KerasGenerator(**SUITE)
     x_float = x.astype("float32")
-    epochs = {
-        "no augmentation": epoch_seconds(lambda: PlainLoader(x, y, bs, device), repeats),
-        "kaug": epoch_seconds(lambda: kaug.flow(x, y, batch_size=bs), repeats),
-        "keras legacy": epoch_seconds(lambda: legacy.flow(x_float, y, batch_size=bs), repeats),
-    }
+    epochs = epoch_seconds(
+        {
+            "no augmentation": lambda: PlainLoader(x, y, bs, device),
+            "kaug": lambda: kaug.flow(x, y, batch_size=bs),
+            "keras legacy": lambda: legacy.flow(x_float, y, batch_size=bs),
+        },
+        repeats,
+    )
     base = epochs["no augmentation"]
     print(f"device {device}; one model.fit epoch on {len(x)} MNIST digits, batch {bs}")
     for name, seconds in epochs.items():

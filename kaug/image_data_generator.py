@@ -5,6 +5,7 @@ The only module that imports keras, and only to read its configuration.
 
 import json
 import numbers
+import os
 import warnings
 
 import numpy as np
@@ -12,6 +13,15 @@ import torch
 
 from kaug._checks import check_choice, check_number, check_rank, invalid
 from kaug._tensors import as_tensor, from_nchw, resolve_device, to_nchw, to_numpy
+from kaug.data.directory import FileLoader
+from kaug.data.files import (
+    COLOR_MODES,
+    FRAME_CLASS_MODES,
+    IMAGE_EXTENSIONS,
+    check_interpolation,
+    list_class_folders,
+    list_frame,
+)
 from kaug.data.io import ImageWriter, image_grid, save_image, to_uint8_images
 from kaug.data.loaders import ArrayLoader
 from kaug.sampling import make_generator
@@ -23,6 +33,7 @@ from kaug.transforms.morphology import RandomErosion
 
 DATA_FORMATS = ("channels_last", "channels_first")
 SUBSETS = ("training", "validation")
+CLASS_MODES = ("categorical", "binary", "sparse", "input", None)
 _DTYPES = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64}
 _FIT_CHUNK = 4096  # images per upload in `fit`
 # The classic MNIST recipe's extras: each on half the images.
@@ -644,6 +655,210 @@ class ImageDataGenerator:
         if np.ndim(array) == 3:
             return tuple(array.shape[1:3])
         return array.shape[self.row_axis], array.shape[self.col_axis]
+
+    def flow_from_directory(
+        self,
+        directory,
+        target_size=(256, 256),
+        color_mode="rgb",
+        classes=None,
+        class_mode="categorical",
+        batch_size=32,
+        shuffle=True,
+        seed=None,
+        save_to_dir=None,
+        save_prefix="",
+        save_format="png",
+        follow_links=False,
+        subset=None,
+        interpolation="nearest",
+        keep_aspect_ratio=False,
+        *,
+        augment=True,
+        num_workers=None,
+        on_error="skip",
+    ):
+        """Batches from a folder with one subfolder per class, for `model.fit`.
+
+        Keras's `flow_from_directory` (same arguments, same listing, labels and
+        attributes), returning a `torch.utils.data.DataLoader` (a
+        `FileLoader`): CPU worker processes decode and resize the files
+        with PIL, exactly as Keras does, and the uint8 batches are augmented and
+        standardized on the generator's device.
+
+        Args:
+            directory: the root folder; each subfolder is a class (nested
+                folders inside a class are searched too).
+            target_size: (height, width) every image is resized to.
+            color_mode: "grayscale", "rgb" or "rgba".
+            classes: class folder names, in label order; default all, sorted.
+            class_mode: "categorical" (one-hot), "binary" or "sparse" (the class
+                index), "input" (the images themselves) or None (images only).
+            batch_size: images per batch.
+            shuffle: reorder the files every epoch.
+            seed: makes a fresh loader serve the same order and augmentations.
+            save_to_dir: folder where every served image is also saved, or None.
+            save_prefix: file name prefix for saved images.
+            save_format: "png", "jpeg", ...
+            follow_links: follow symbolic links to folders inside class folders.
+            subset: "training" or "validation", with `validation_split`: the
+                first share of each class's files is validation, as in Keras.
+            interpolation: PIL resampling for the resize: "nearest", "bilinear",
+                "bicubic", "hamming", "box" or "lanczos".
+            keep_aspect_ratio: crop the centre to the target aspect ratio first.
+            augment: False serves standardized, unaugmented batches (kaug only).
+            num_workers: decoding processes; default min(4, CPUs), none for
+                fewer than 4 batches of files (kaug only).
+            on_error: "skip" (default) leaves unreadable files out, with one
+                warning per epoch listing them; "raise" stops at the first one
+                (kaug only; Keras crashes mid-epoch).
+
+        Returns:
+            A `FileLoader` yielding `(x, y)` batches (`x` for class_mode None).
+        """
+        check_choice("class_mode", class_mode, CLASS_MODES)
+        self._check_file_arguments(
+            color_mode, on_error, interpolation, target_size, batch_size, num_workers
+        )
+        split = self._file_split(subset)
+        class_names, filenames, labels = list_class_folders(directory, classes, follow_links, split)
+        if not filenames:
+            raise invalid(
+                "directory",
+                os.fspath(directory),
+                f"holds no images ({', '.join(IMAGE_EXTENSIONS)}) in class subfolders",
+            )
+        print(f"Found {len(filenames)} images belonging to {len(class_names)} classes.")
+        loader = self._file_loader(
+            [os.path.join(directory, name) for name in filenames],
+            labels, class_mode, len(class_names), None, save_to_dir, save_prefix,
+            save_format, target_size=target_size, color_mode=color_mode,
+            batch_size=batch_size, shuffle=shuffle, seed=seed, interpolation=interpolation,
+            keep_aspect_ratio=keep_aspect_ratio, num_workers=num_workers, on_error=on_error,
+            augment=augment,
+        )  # fmt: skip
+        loader.directory = os.fspath(directory)
+        loader.filenames = filenames
+        loader.classes = loader.labels = labels
+        loader.class_indices = {name: index for index, name in enumerate(class_names)}
+        loader.sample_weight = None
+        return loader
+
+    def flow_from_dataframe(
+        self,
+        dataframe,
+        directory=None,
+        x_col="filename",
+        y_col="class",
+        weight_col=None,
+        target_size=(256, 256),
+        color_mode="rgb",
+        classes=None,
+        class_mode="categorical",
+        batch_size=32,
+        shuffle=True,
+        seed=None,
+        save_to_dir=None,
+        save_prefix="",
+        save_format="png",
+        subset=None,
+        interpolation="nearest",
+        validate_filenames=True,
+        *,
+        keep_aspect_ratio=False,
+        augment=True,
+        num_workers=None,
+        on_error="skip",
+    ):
+        """Batches of the image files a pandas DataFrame lists, for `model.fit`.
+
+        Keras's `flow_from_dataframe`: file names in `x_col` (relative to
+        `directory`, or absolute with directory None), targets in `y_col`
+        (class names for "categorical" -- lists for several labels --, "binary"
+        and "sparse"; numbers for "raw"; a list of columns for "multi_output"),
+        optional weights in `weight_col`. With `validate_filenames`, rows whose
+        file is missing or not an image are dropped with a warning. Decoding,
+        augmentation and the remaining arguments are as in `flow_from_directory`.
+        pandas is not imported by kaug: pass any DataFrame.
+
+        Returns:
+            A `FileLoader` yielding `x`, `(x, y)` or `(x, y, sample_weight)`.
+        """
+        check_choice("class_mode", class_mode, FRAME_CLASS_MODES)
+        self._check_file_arguments(
+            color_mode, on_error, interpolation, target_size, batch_size, num_workers
+        )
+        split = self._file_split(subset)
+        listing = list_frame(
+            dataframe, directory, x_col, y_col, weight_col, classes, class_mode, split,
+            validate_filenames,
+        )  # fmt: skip
+        checked = "validated" if validate_filenames else "non-validated"
+        names = listing["class_indices"]
+        belonging = f" belonging to {len(names)} classes" if listing["classes"] is not None else ""
+        print(f"Found {len(listing['filenames'])} {checked} image filenames{belonging}.")
+        if not listing["filenames"]:
+            raise invalid("dataframe", f"{len(dataframe)} rows", "lists no usable image files")
+        loader = self._file_loader(
+            listing["filepaths"], listing["targets"], class_mode, len(names),
+            listing["sample_weight"], save_to_dir, save_prefix, save_format,
+            target_size=target_size, color_mode=color_mode, batch_size=batch_size,
+            shuffle=shuffle, seed=seed, interpolation=interpolation,
+            keep_aspect_ratio=keep_aspect_ratio, num_workers=num_workers, on_error=on_error,
+            augment=augment,
+        )  # fmt: skip
+        loader.directory = "" if directory is None else os.fspath(directory)
+        loader.filenames = listing["filenames"]
+        loader.class_indices = names
+        loader.classes = listing["classes"]
+        loader.labels = (
+            listing["targets"] if class_mode in ("raw", "multi_output") else listing["classes"]
+        )
+        loader.sample_weight = listing["sample_weight"]
+        return loader
+
+    def _check_file_arguments(self, color_mode, on_error, interpolation, target_size, batch_size,
+                              num_workers):  # fmt: skip
+        check_choice("color_mode", color_mode, tuple(COLOR_MODES))
+        check_choice("on_error", on_error, ("skip", "raise"))
+        check_interpolation(interpolation)
+        if (
+            not isinstance(target_size, (tuple, list))
+            or len(target_size) != 2
+            or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in target_size
+            )
+        ):
+            raise invalid(
+                "target_size", target_size, "must be a (height, width) pair of positive ints"
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise invalid("batch_size", batch_size, "must be a positive int")
+        if num_workers is not None and (
+            isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0
+        ):
+            raise invalid("num_workers", num_workers, "must be a non-negative int or None")
+
+    def _file_split(self, subset):
+        """Keras's (start, stop) fractions for a subset of files, or None."""
+        if subset is None:
+            return None
+        check_choice("subset", subset, SUBSETS)
+        if not self._validation_split:
+            raise invalid(
+                "subset", subset, "needs an ImageDataGenerator created with `validation_split`"
+            )
+        return (
+            (0, self._validation_split) if subset == "validation" else (self._validation_split, 1)
+        )
+
+    def _file_loader(self, filepaths, targets, class_mode, num_classes, sample_weight,
+                     save_to_dir, save_prefix, save_format, **kwargs):  # fmt: skip
+        writer = None if save_to_dir is None else ImageWriter(save_to_dir, save_prefix, save_format)
+        return FileLoader(
+            self, filepaths, targets, class_mode, num_classes=num_classes,
+            sample_weight=sample_weight, writer=writer, **kwargs,
+        )  # fmt: skip
 
     def _subset(self, x, y, sample_weight, extras, subset, ignore_class_split):
         """Keras's validation split: the first `validation_split` share is validation."""

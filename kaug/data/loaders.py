@@ -167,19 +167,13 @@ class ArrayLoader(torch.utils.data.DataLoader):
 
     def _batch(self, indices):
         engine = self.image_data_generator
-        data_format = engine.data_format
         x = self._take(self._x, indices)
-        x = x if self.resident else to_nchw(x, data_format)
+        x = x if self.resident else to_nchw(x, engine.data_format)
         y = None if self._y is None else self._take(self._y, indices)
-        if self._augment:
-            masks = self._masks_nchw(y, data_format) if self._y_is_mask else None
-            x, masks = engine._augment_batch(x, self._generator, masks)
-            if masks is not None:
-                y = from_nchw(masks, data_format).reshape(y.shape)
-        x = engine._standardize_batch(x).to(engine._torch_dtype)
-        if self._writer is not None:
-            self._writer.submit(to_uint8_images(x), indices)
-        x = from_nchw(x, data_format)
+        masks = self._masks_nchw(y, engine.data_format) if self._y_is_mask else None
+        x, masks = serve(engine, x, self._generator, self._augment, self._writer, indices, masks)
+        if masks is not None:
+            y = from_nchw(masks, engine.data_format).reshape(y.shape)
         if self._extras:
             x = [x, *(self._take(extra, indices) for extra in self._extras)]
         if y is None:
@@ -188,3 +182,16 @@ class ArrayLoader(torch.utils.data.DataLoader):
         if self._sample_weight is not None:
             batch += (self._take(self._sample_weight, indices),)
         return batch
+
+
+def serve(engine, x, generator, augment, writer, indices, masks=None):
+    """A gathered (B, C, H, W) batch as served: augmented, standardized, saved.
+
+    Returns (x in the engine's data_format and dtype, masks or None).
+    """
+    if augment:
+        x, masks = engine._augment_batch(x, generator, masks)
+    x = engine._standardize_batch(x).to(engine._torch_dtype)
+    if writer is not None:
+        writer.submit(to_uint8_images(x), indices)
+    return from_nchw(x, engine.data_format), masks

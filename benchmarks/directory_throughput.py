@@ -1,0 +1,159 @@
+"""Images per second from folders of image files: kaug against Keras, PNG and JPEG.
+
+Writes real MNIST digits (from ../shared/data/mnist.npz) as PNG and as JPEG files
+into class-per-folder trees, then measures one epoch of batches from each:
+
+- kaug `flow_from_directory` (decoding workers, augmentation on the device);
+- Keras's legacy `flow_from_directory` (decode and augment per image, in order);
+- `keras.utils.image_dataset_from_directory` (where its backend can run it).
+
+All with the classic suite (rotation 90, shifts 0.2, flips) except Keras's
+`image_dataset_from_directory`, which only decodes. Also times the CPU decoders
+kaug could use, PIL against kornia-rs, per file. Median of `--repeats` epochs.
+
+    python benchmarks/directory_throughput.py [--images 4000] [--size 28] [--repeats 3]
+    python benchmarks/directory_throughput.py --smoke
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import tempfile
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+SUITE = dict(rotation_range=90, width_shift_range=0.2, height_shift_range=0.2,
+             horizontal_flip=True, vertical_flip=True)  # fmt: skip
+DEFAULT_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
+
+
+def write_tree(root, images, labels, extension, size):
+    """One folder per class; digits resized to size x size, saved as `extension`."""
+    for index, (image, label) in enumerate(zip(images, labels, strict=True)):
+        folder = root / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        picture = Image.fromarray(image, "L")
+        if size != 28:
+            picture = picture.resize((size, size), Image.Resampling.BILINEAR)
+        picture.save(folder / f"{index}.{extension}", quality=90)
+
+
+def epoch_rate(make_batches, count, repeats):
+    """Images per second over whole epochs (the first, warm-up epoch excluded)."""
+    sum(1 for _ in make_batches())
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        served = sum(len(batch[0]) for batch in make_batches())
+        rates.append(served / (time.perf_counter() - start))
+    assert served == count, (served, count)
+    return statistics.median(rates)
+
+
+def decode_rate(paths, decode):
+    start = time.perf_counter()
+    for path in paths:
+        decode(path)
+    return len(paths) / (time.perf_counter() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--images", type=int, default=4000)
+    parser.add_argument("--size", type=int, default=28, help="side of the written images")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--json", default="directory_throughput.json")
+    parser.add_argument("--smoke", action="store_true", help="a few images (CI)")
+    args = parser.parse_args()
+    count, repeats = (96, 1) if args.smoke else (args.images, args.repeats)
+    with np.load(args.data) as data:
+        images, labels = data["x_train"][:count], data["y_train"][:count]
+
+    from keras.src.legacy.preprocessing.image import ImageDataGenerator as KerasGenerator
+
+    from kaug import ImageDataGenerator
+    from kaug.data.files import load_image
+
+    kaug, legacy = ImageDataGenerator(**SUITE, device=args.device), KerasGenerator(**SUITE)
+    target = dict(target_size=(args.size, args.size), color_mode="grayscale")
+    report = {"images": count, "size": args.size, "batch_size": args.batch_size,
+              "device": str(kaug.device), "cpu_count": os.cpu_count(), "results": {}}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        for extension in ("png", "jpg"):
+            root = pathlib.Path(tmp) / extension
+            write_tree(root, images, labels, extension, args.size)
+            loaders = loaders_for(root, kaug, legacy, args, target)
+            rates = {}
+            for name, make in loaders.items():
+                try:
+                    rates[name] = epoch_rate(make, count, repeats)
+                except Exception as error:  # a path this backend cannot run is reported
+                    rates[name] = f"unavailable ({type(error).__name__}: {str(error)[:80]})"
+            paths = sorted(str(p) for p in root.rglob(f"*.{extension}"))[:500]
+            rates["decode only: PIL (kaug's decoder)"] = decode_rate(
+                paths, lambda p: load_image(p, "grayscale", (args.size, args.size))
+            )
+            rates["decode only: kornia-rs"] = _kornia_rs_rate(paths, extension)
+            report["results"][extension] = rates
+            size = f"{args.size}x{args.size}"
+            print(f"{extension.upper()}: {count} images of {size}, batch {args.batch_size}")
+            for name, rate in rates.items():
+                print(
+                    f"  {name:36s} "
+                    + (f"{rate:10,.0f} images/s" if isinstance(rate, float) else rate)
+                )
+    pathlib.Path(args.json).write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.json}")
+
+
+def loaders_for(root, kaug, legacy, args, target):
+    """name -> function giving one epoch of batches from the tree at `root`."""
+    return {
+        "kaug": lambda: kaug.flow_from_directory(
+            root, batch_size=args.batch_size, seed=0, **target
+        ),
+        "keras legacy": lambda: _epoch(
+            legacy.flow_from_directory(str(root), batch_size=args.batch_size, seed=0, **target)
+        ),
+        "keras image_dataset_from_directory": lambda: _keras_dataset(root, args),
+    }
+
+
+def _epoch(iterator):
+    """One epoch of a Keras legacy iterator (it otherwise loops forever)."""
+    return (iterator[i] for i in range(len(iterator)))
+
+
+def _keras_dataset(root, args):
+    import keras
+
+    return keras.utils.image_dataset_from_directory(
+        root, image_size=(args.size, args.size), color_mode="grayscale",
+        batch_size=args.batch_size, verbose=False,
+    )  # fmt: skip
+
+
+def _kornia_rs_rate(paths, extension):
+    try:
+        import kornia_rs
+
+        read = kornia_rs.read_image_jpeg if extension == "jpg" else kornia_rs.read_image_png_u8
+        read(paths[0], "mono")
+        return decode_rate(paths, lambda p: read(p, "mono"))
+    except Exception as error:  # reported, as for the loaders
+        return f"unavailable ({type(error).__name__}: {str(error)[:80]})"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""Image files: listing class folders the way Keras does, and decoding them.
+
+Listing follows Keras's legacy DirectoryIterator exactly (sorted class folders,
+a sorted recursive walk, Keras's extensions, the validation split taken within
+each class), so `filenames`, `classes` and `class_indices` match Keras's.
+Decoding is Keras's `load_img` (PIL: the same mode conversion, resize and crop),
+returning uint8 arrays instead of float32 ones.
+"""
+
+import io
+import os
+
+import numpy as np
+
+from kaug._checks import invalid
+
+IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "bmp", "ppm", "tif", "tiff")
+COLOR_MODES = {"grayscale": 1, "rgb": 3, "rgba": 4}
+
+
+def _valid_files(directory, follow_links):
+    """(root, filename) of every image below `directory`, in Keras's order."""
+    walk = sorted(os.walk(directory, followlinks=follow_links), key=lambda entry: entry[0])
+    for root, _, files in walk:
+        for name in sorted(files):
+            if name.lower().endswith(IMAGE_EXTENSIONS):
+                yield root, name
+
+
+def list_class_folders(directory, classes=None, follow_links=False, split=None):
+    """The images of a class-per-folder tree.
+
+    Args:
+        directory: the root; each subfolder is a class.
+        classes: class folder names to use, in label order; default all
+            subfolders, sorted.
+        follow_links: follow symbolic links to folders below the class folders.
+        split: (start, stop) fractions of each class's files to keep (Keras's
+            validation split), or None for all.
+
+    Returns:
+        (class_names, filenames, labels): filenames relative to `directory`
+        ("class/sub/file.png"), labels an int32 array of class indices.
+    """
+    if not os.path.isdir(directory):
+        raise invalid("directory", os.fspath(directory), "must be an existing folder")
+    subfolders = sorted(
+        name for name in os.listdir(directory) if os.path.isdir(os.path.join(directory, name))
+    )
+    if classes:
+        missing = [name for name in classes if name not in subfolders]
+        if missing:
+            raise invalid(
+                "classes", list(classes), f"names folders missing from {directory}: {missing}"
+            )
+        subfolders = list(classes)
+    filenames, labels = [], []
+    for label, name in enumerate(subfolders):
+        folder = os.path.join(directory, name)
+        found = list(_valid_files(folder, follow_links))
+        if split is not None:
+            found = found[int(split[0] * len(found)) : int(split[1] * len(found))]
+        for root, file in found:
+            filenames.append(os.path.join(name, os.path.relpath(os.path.join(root, file), folder)))
+            labels.append(label)
+    return subfolders, filenames, np.asarray(labels, dtype=np.int32)
+
+
+_RESAMPLE = ("nearest", "bilinear", "bicubic", "hamming", "box", "lanczos")
+
+
+def check_interpolation(interpolation):
+    if interpolation not in _RESAMPLE:
+        raise invalid("interpolation", interpolation, f"must be one of {', '.join(_RESAMPLE)}")
+    return interpolation
+
+
+def load_image(path, color_mode="rgb", target_size=None, interpolation="nearest",
+               keep_aspect_ratio=False):  # fmt: skip
+    """One image file as an (H, W, C) array, as Keras's `load_img` + `img_to_array`.
+
+    uint8 for 8-bit images; 16- and 32-bit grayscale images come back as float32
+    (their values exceed 255), as in Keras.
+    """
+    from PIL import Image
+
+    with open(path, "rb") as file:
+        image = Image.open(io.BytesIO(file.read()))
+        if color_mode == "grayscale":
+            if image.mode not in ("L", "I;16", "I"):
+                image = image.convert("L")
+        elif image.mode != color_mode.upper():
+            image = image.convert(color_mode.upper())
+        if target_size is not None:
+            size = (target_size[1], target_size[0])
+            if image.size != size:
+                resample = getattr(Image.Resampling, interpolation.upper())
+                box = _centre_crop(image.size, size) if keep_aspect_ratio else None
+                image = image.resize(size, resample, box=box)
+        array = np.asarray(image)
+    if array.dtype != np.uint8:
+        array = array.astype(np.float32)
+    return array[:, :, None] if array.ndim == 2 else array
+
+
+def _centre_crop(size, target):
+    """Keras's crop box: the largest centred box with the target's aspect ratio."""
+    width, height = size
+    target_width, target_height = target
+    crop_height = min(height, (width * target_height) // target_width)
+    crop_width = min(width, (height * target_width) // target_height)
+    top, left = (height - crop_height) // 2, (width - crop_width) // 2
+    return (left, top, left + crop_width, top + crop_height)
+
+
+FRAME_CLASS_MODES = ("binary", "categorical", "input", "multi_output", "raw", "sparse", None)
+
+
+def list_frame(frame, directory, x_col, y_col, weight_col, classes, class_mode, split,
+               validate_filenames):  # fmt: skip
+    """The files, targets and weights a dataframe describes, as Keras's DataFrameIterator.
+
+    Returns a dict: filenames, filepaths, targets (class indices, multi-hot rows,
+    raw values or a list of arrays), class_indices, classes, sample_weight.
+    """
+    import warnings
+
+    frame = frame.copy()
+    directory = os.fspath(directory) if directory is not None else ""
+    _check_frame(frame, x_col, y_col, weight_col, classes, class_mode)
+    if validate_filenames:
+        paths = frame[x_col].map(lambda name: os.path.join(directory, name))
+        valid = paths.map(lambda p: p.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(p))
+        if (~valid).sum():
+            warnings.warn(
+                f'Found {int((~valid).sum())} invalid image filename(s) in x_col="{x_col}". '
+                "These filename(s) will be ignored.",
+                stacklevel=3,
+            )
+        frame = frame[valid.astype(bool)]
+    labelled = class_mode in ("binary", "categorical", "sparse")
+    class_indices = {}
+    if labelled:
+        frame, names = _keep_classes(frame, y_col, classes)
+        class_indices = {name: index for index, name in enumerate(names)}
+    if split is not None:
+        frame = frame.iloc[int(split[0] * len(frame)) : int(split[1] * len(frame))]
+    result = {
+        "filenames": frame[x_col].tolist(),
+        "class_indices": class_indices,
+        "classes": None,
+        "sample_weight": frame[weight_col].values if weight_col else None,
+    }
+    result["filepaths"] = [os.path.join(directory, name) for name in result["filenames"]]
+    if labelled:
+        result["classes"] = [
+            [class_indices[c] for c in label] if isinstance(label, (list, tuple))
+            else class_indices[label]
+            for label in frame[y_col]
+        ]  # fmt: skip
+        result["targets"] = _encode(result["classes"], len(class_indices))
+    elif class_mode == "raw":
+        result["targets"] = frame[y_col].values
+    elif class_mode == "multi_output":
+        result["targets"] = [np.array(frame[column].tolist()) for column in y_col]
+    else:
+        result["targets"] = None
+    return result
+
+
+def _check_frame(frame, x_col, y_col, weight_col, classes, class_mode):
+    import warnings
+
+    columns = [x_col, *(y_col if isinstance(y_col, list) else [y_col])]
+    if class_mode is None or class_mode == "input":
+        columns = [x_col]
+    for column in [*columns, *([weight_col] if weight_col else [])]:
+        if column not in frame.columns:
+            raise invalid(
+                "column", column, f"is not a column of the dataframe ({list(frame.columns)})"
+            )
+    if class_mode == "multi_output" and not isinstance(y_col, list):
+        raise invalid("y_col", y_col, 'must be a list of columns with class_mode="multi_output"')
+    if not all(isinstance(name, str) for name in frame[x_col]):
+        raise invalid("x_col", x_col, "must name a column of strings (file names)")
+    if class_mode in ("binary", "sparse") and not all(isinstance(v, str) for v in frame[y_col]):
+        raise invalid("y_col", y_col, f'must hold strings with class_mode="{class_mode}"')
+    if class_mode == "categorical" and not all(
+        isinstance(v, (str, list, tuple)) for v in frame[y_col]
+    ):
+        raise invalid(
+            "y_col", y_col, 'must hold strings, lists or tuples with class_mode="categorical"'
+        )
+    if class_mode == "binary":
+        count = len(set(classes)) if classes else frame[y_col].nunique()
+        if count != 2:
+            raise invalid("classes", classes, f'must be 2 with class_mode="binary"; found {count}')
+    if classes and class_mode in ("input", "multi_output", "raw", None):
+        warnings.warn(
+            f'`classes` will be ignored given the class_mode="{class_mode}"', stacklevel=4
+        )
+    if weight_col and not np.issubdtype(np.asarray(frame[weight_col]).dtype, np.number):
+        raise invalid("weight_col", weight_col, "must name a numeric column")
+
+
+def _keep_classes(frame, y_col, classes):
+    """Keras's class filter: given classes (in order) or all, sorted; rows left empty go."""
+    frame = frame.copy()
+    if classes:
+        names = list(dict.fromkeys(classes))
+
+        def keep(label):
+            if isinstance(label, (list, tuple)):
+                return [c for c in label if c in names] or None
+            return label if label in names else None
+
+        frame[y_col] = frame[y_col].apply(keep)
+    else:
+        names = set()
+        for label in frame[y_col]:
+            if isinstance(label, (list, tuple)):
+                names.update(label)
+            else:
+                names.add(label)
+        names = sorted(names)
+    return frame.dropna(subset=[y_col]), names
+
+
+def _encode(classes, count):
+    """Class indices as an int array, or multi-hot rows when any label is a list."""
+    if not any(isinstance(c, list) for c in classes):
+        return np.asarray(classes, dtype=np.int64)
+    rows = np.zeros((len(classes), count), dtype=np.float32)
+    for row, label in zip(rows, classes, strict=True):
+        row[label if isinstance(label, list) else [label]] = 1.0
+    return rows

@@ -1,0 +1,256 @@
+"""flow_from_directory on a class-per-folder tree of real MNIST digits, against Keras."""
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from keras.src.legacy.preprocessing.image import ImageDataGenerator as KerasGenerator
+from PIL import Image
+
+from kaug import ImageDataGenerator
+
+
+@pytest.fixture(scope="module")
+def tree(mnist, tmp_path_factory):
+    """Classes 0, 1, 2 (+ an empty 9): PNG grayscale, JPEG RGB, a nested folder,
+    a symlink, a text file, and (in class 2) one corrupt PNG."""
+    root = tmp_path_factory.mktemp("digits")
+    x, y = mnist["x_train"], mnist["y_train"]
+    for label in (0, 1, 2):
+        folder = root / str(label)
+        (folder / "nested").mkdir(parents=True)
+        images = x[y == label][:14]
+        for i, image in enumerate(images[:8]):
+            Image.fromarray(image, "L").save(folder / f"png_{i}.png")
+        for i, image in enumerate(images[8:12]):
+            Image.fromarray(np.stack([image, 255 - image, image // 2], -1), "RGB").save(
+                folder / f"jpg_{i}.JPG", quality=95
+            )
+        for i, image in enumerate(images[12:]):
+            Image.fromarray(image, "L").resize((40, 30)).save(folder / "nested" / f"wide_{i}.png")
+        (folder / "notes.txt").write_text("not an image")
+    os.symlink(root / "1" / "png_0.png", root / "1" / "link.png")
+    (root / "9").mkdir()
+    return root
+
+
+@pytest.fixture(scope="module")
+def corrupt_tree(tree, tmp_path_factory):
+    root = tmp_path_factory.mktemp("corrupt")
+    for label in ("0", "1"):
+        os.symlink(tree / label, root / label)
+    bad = root / "broken"
+    bad.mkdir()
+    (bad / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(bad / "good.png")
+    return root
+
+
+def both(tree, generator_kwargs=None, **kwargs):
+    generator_kwargs = generator_kwargs or {}
+    keras = KerasGenerator(**generator_kwargs).flow_from_directory(str(tree), **kwargs)
+    kaug = ImageDataGenerator(**generator_kwargs, device="cpu").flow_from_directory(
+        tree, num_workers=0, **kwargs
+    )
+    return keras, kaug
+
+
+def test_listing_matches_keras(tree):
+    keras, kaug = both(tree, target_size=(28, 28))
+    assert kaug.class_indices == keras.class_indices == {"0": 0, "1": 1, "2": 2, "9": 3}
+    assert kaug.filenames == keras.filenames
+    assert kaug.filepaths == keras.filepaths
+    np.testing.assert_array_equal(kaug.classes, keras.classes)
+    np.testing.assert_array_equal(kaug.labels, keras.labels)
+    assert kaug.samples == keras.samples == 43 and kaug.num_classes == 4
+    assert kaug.image_shape == keras.image_shape == (28, 28, 3)
+    assert any("nested" in name for name in kaug.filenames)
+    assert "1/link.png" in kaug.filenames and not any(n.endswith(".txt") for n in kaug.filenames)
+
+
+@pytest.mark.parametrize("color_mode", ["grayscale", "rgb", "rgba"])
+@pytest.mark.parametrize("class_mode", ["categorical", "binary", "sparse", "input", None])
+def test_batches_match_keras(tree, color_mode, class_mode):
+    kwargs = dict(target_size=(28, 28), color_mode=color_mode, class_mode=class_mode,
+                  batch_size=43, shuffle=False, interpolation="bilinear")  # fmt: skip
+    keras, kaug = both(tree, {"rescale": 1 / 255}, **kwargs)
+    expected, served = keras[0], next(iter(kaug))
+    if class_mode is None:
+        expected, served = (expected,), (served,)
+    for ref, out in zip(expected, served, strict=True):
+        assert out.dtype == torch.float32 and tuple(out.shape) == ref.shape
+        np.testing.assert_allclose(out.numpy(), ref, atol=1e-6)
+
+
+def test_resize_crop_and_channels_first_match_keras(tree):
+    kwargs = dict(target_size=(20, 30), keep_aspect_ratio=True, batch_size=43, shuffle=False,
+                  interpolation="bicubic", class_mode="sparse")  # fmt: skip
+    keras, kaug = both(tree, {"data_format": "channels_first"}, **kwargs)
+    out, labels = next(iter(kaug))
+    assert tuple(out.shape) == (43, 3, 20, 30)
+    np.testing.assert_array_equal(out.numpy(), keras[0][0])
+    np.testing.assert_array_equal(labels.numpy(), keras[0][1])
+
+
+def test_subsets_split_each_class_like_keras(tree):
+    for subset in ("training", "validation"):
+        keras, kaug = both(tree, {"validation_split": 0.25}, target_size=(28, 28), subset=subset)
+        assert kaug.filenames == keras.filenames
+        np.testing.assert_array_equal(kaug.classes, keras.classes)
+
+
+def test_augmentation_runs_on_the_batch(tree):
+    gen = ImageDataGenerator(horizontal_flip=True, device="cpu")
+    kwargs = dict(target_size=(28, 28), batch_size=43, shuffle=False, num_workers=0)
+    plain = next(iter(gen.flow_from_directory(tree, augment=False, **kwargs)))[0]
+    flipped = next(iter(gen.flow_from_directory(tree, seed=0, **kwargs)))[0]
+    same = (flipped == plain).flatten(1).all(1)
+    mirrored = (flipped == plain.flip(2)).flatten(1).all(1)
+    assert torch.all(same | mirrored) and 5 < int(mirrored.sum()) < 38
+
+
+def test_worker_processes_serve_every_file_once_per_epoch(tree):
+    loader = ImageDataGenerator(device="cpu").flow_from_directory(
+        tree, target_size=(28, 28), class_mode="sparse", batch_size=4, num_workers=2, seed=1
+    )
+    for _ in range(2):
+        labels = torch.cat([y for _, y in loader])
+        assert sorted(labels.tolist()) == sorted(loader.classes.astype(float).tolist())
+
+
+def test_corrupt_files_are_skipped_with_one_warning_or_raise(corrupt_tree):
+    gen = ImageDataGenerator(device="cpu")
+    loader = gen.flow_from_directory(
+        corrupt_tree, target_size=(28, 28), batch_size=8, num_workers=0
+    )
+    with pytest.warns(
+        UserWarning, match=r"(?s)Skipped 1 unreadable image file.*broken/bad.png"
+    ) as record:
+        served = sum(len(x) for x, _ in loader)
+    assert served == loader.samples - 1 and len(record) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the next epoch leaves it out silently
+        assert sum(len(x) for x, _ in loader) == loader.samples - 1
+    strict = gen.flow_from_directory(corrupt_tree, target_size=(28, 28), num_workers=0,
+                                     on_error="raise")  # fmt: skip
+    with pytest.raises(ValueError, match=r"Could not read image .*broken/bad.png"):
+        list(strict)
+
+
+def test_bad_arguments_fail_up_front(tree, tmp_path):
+    gen = ImageDataGenerator(device="cpu")
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    for kwargs, message in [
+        (dict(directory=tmp_path / "missing"), "must be an existing folder"),
+        (dict(directory=tmp_path / "empty"), "holds no images"),
+        (dict(directory=tree, classes=["0", "7"]), r"folders missing from .*\['7'\]"),
+        (dict(directory=tree, target_size=(28,)), r"Received: target_size=\(28,\)"),
+        (dict(directory=tree, target_size=(0, 28)), r"Received: target_size=\(0, 28\)"),
+        (dict(directory=tree, color_mode="cmyk"), "Received: color_mode='cmyk'"),
+        (dict(directory=tree, class_mode="raw"), "Received: class_mode='raw'"),
+        (dict(directory=tree, interpolation="cubic"), "Received: interpolation='cubic'"),
+        (dict(directory=tree, subset="training"), "needs an ImageDataGenerator"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            gen.flow_from_directory(**kwargs)
+
+
+def test_a_cnn_trains_from_flow_from_directory(mnist, tmp_path):
+    import keras
+
+    x, y = mnist["x_train"], mnist["y_train"]
+    for split, part in (("train", slice(0, 200)), ("test", slice(200, 300))):
+        for label in (3, 5, 8):
+            folder = tmp_path / split / str(label)
+            folder.mkdir(parents=True)
+            for i, image in enumerate(x[y == label][part]):
+                Image.fromarray(image, "L").save(folder / f"{i}.png")
+    keras.utils.set_random_seed(0)
+    gen = ImageDataGenerator(rotation_range=10, rescale=1 / 255)
+    kwargs = dict(target_size=(28, 28), color_mode="grayscale", batch_size=32)
+    train = gen.flow_from_directory(tmp_path / "train", seed=0, **kwargs)
+    test = gen.flow_from_directory(tmp_path / "test", augment=False, shuffle=False, **kwargs)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)), keras.layers.Conv2D(16, 3, activation="relu"),
+        keras.layers.MaxPooling2D(), keras.layers.Flatten(),
+        keras.layers.Dense(3, activation="softmax"),
+    ])  # fmt: skip
+    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    model.fit(train, epochs=4, verbose=0)
+    _, accuracy = model.evaluate(test, verbose=0)
+    assert accuracy > 0.85  # three classes: chance is 0.33
+
+
+@pytest.fixture(scope="module")
+def frame(tree):
+    pandas = pytest.importorskip("pandas")
+    names = sorted(str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file())
+    rows = [n for n in names if not n.endswith(".txt")] + ["0/missing.png", "1/notes.txt"]
+    labels = [name.split("/")[0] for name in rows]
+    return pandas.DataFrame({
+        "filename": rows,
+        "class": labels,
+        "tags": [[label, "even" if int(label) % 2 == 0 else "odd"] for label in labels],
+        "value": np.arange(len(rows), dtype="float32") / 10,
+        "weight": np.linspace(0.5, 1.5, len(rows)),
+    })  # fmt: skip
+
+
+def both_frames(tree, frame, generator_kwargs=None, **kwargs):
+    kwargs = dict(directory=str(tree), target_size=(28, 28), shuffle=False, batch_size=64, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # both warn about the two invalid rows
+        keras = KerasGenerator(**(generator_kwargs or {})).flow_from_dataframe(frame, **kwargs)
+        kaug = ImageDataGenerator(**(generator_kwargs or {}), device="cpu").flow_from_dataframe(
+            frame, num_workers=0, **kwargs
+        )
+    return keras, kaug
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(class_mode="categorical"),
+        dict(class_mode="sparse", classes=["2", "0"]),
+        dict(class_mode="categorical", y_col="tags"),
+        dict(class_mode="raw", y_col="value", weight_col="weight"),
+        dict(class_mode="multi_output", y_col=["value", "weight"]),
+        dict(class_mode=None),
+    ],
+    ids=["categorical", "sparse-classes", "multi-label", "raw-weights", "multi_output", "none"],
+)
+def test_dataframe_matches_keras(tree, frame, kwargs):
+    keras, kaug = both_frames(tree, frame, {"rescale": 1 / 255}, **kwargs)
+    assert kaug.filenames == keras.filenames and kaug.samples == keras.samples
+    if kwargs["class_mode"] not in ("raw", "multi_output", None):
+        assert kaug.class_indices == keras.class_indices and kaug.classes == keras.classes
+    expected, served = keras[0], next(iter(kaug))
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    served = served if isinstance(served, tuple) else (served,)
+    assert len(served) == len(expected)
+    for ref, out in zip(expected, served, strict=True):
+        for r, o in zip(
+            ref if isinstance(ref, list) else [ref],
+            out if isinstance(out, list) else [out],
+            strict=True,
+        ):
+            np.testing.assert_allclose(o.numpy(), r, atol=1e-6)
+
+
+def test_dataframe_validation_subset_and_errors(tree, frame):
+    with pytest.warns(UserWarning, match="Found 2 invalid image filename"):
+        ImageDataGenerator(device="cpu").flow_from_dataframe(frame, tree, target_size=(28, 28))
+    keras, kaug = both_frames(tree, frame, {"validation_split": 0.3}, subset="validation")
+    assert kaug.filenames == keras.filenames
+    gen = ImageDataGenerator(device="cpu")
+    for kwargs, message in [
+        (dict(x_col="path"), "Received: column='path'"),
+        (dict(class_mode="binary"), 'must be 2 with class_mode="binary"'),
+        (dict(class_mode="sparse", y_col="value"), 'must hold strings with class_mode="sparse"'),
+        (dict(class_mode="multi_output", y_col="value"), "must be a list of columns"),
+        (dict(class_mode="raw", y_col="value", weight_col="class"), "must name a numeric column"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            gen.flow_from_dataframe(frame, tree, target_size=(28, 28), **kwargs)
