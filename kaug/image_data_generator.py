@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import torch
 
+from kaug import distributed
 from kaug._checks import check_choice, check_number, check_rank, invalid
 from kaug._tensors import as_tensor, from_nchw, resolve_device, to_nchw, to_numpy
 from kaug.data.directory import FileLoader
@@ -25,7 +26,7 @@ from kaug.data.files import (
 from kaug.data.io import ImageWriter, image_grid, save_image, to_uint8_images
 from kaug.data.loaders import ArrayLoader
 from kaug.sampling import make_generator
-from kaug.stats import MAX_ZCA_FEATURES, StatsAccumulator
+from kaug.stats import StatsAccumulator, free_memory, zca_memory_needed
 from kaug.transforms.base import BatchFunction, BatchTransform, deserialize, serialize
 from kaug.transforms.intensity import RandomSaltAndPepper
 from kaug.transforms.keras import KerasAugmentation
@@ -560,6 +561,8 @@ class ImageDataGenerator:
         masks=None,
         augment=True,
         resident=None,
+        rank=None,
+        world_size=None,
     ):
         """Batches of augmented, standardized data, for `model.fit`.
 
@@ -596,6 +599,10 @@ class ImageDataGenerator:
                 generator for that).
             resident: True/False forces the data onto/off the device; None keeps
                 it on the device when it fits in half the free memory (kaug only).
+            rank: with `world_size`, serve this rank's disjoint shard of every
+                epoch; by default both come from an initialised torch.distributed
+                process group (torchrun), else a single process (kaug only).
+            world_size: the number of ranks.
 
         Returns:
             An `ArrayLoader` yielding `x`, `(x, y)` or `(x, y, sample_weight)`.
@@ -647,7 +654,7 @@ class ImageDataGenerator:
         return ArrayLoader(
             self, x, y, sample_weight, extras,
             batch_size=batch_size, shuffle=bool(shuffle), seed=seed, y_is_mask=masks is not None,
-            augment=augment, writer=writer, resident=resident,
+            augment=augment, writer=writer, resident=resident, rank=rank, world_size=world_size,
         )  # fmt: skip
 
     def _spatial(self, array):
@@ -677,6 +684,8 @@ class ImageDataGenerator:
         augment=True,
         num_workers=None,
         on_error="skip",
+        rank=None,
+        world_size=None,
     ):
         """Batches from a folder with one subfolder per class, for `model.fit`.
 
@@ -712,6 +721,7 @@ class ImageDataGenerator:
             on_error: "skip" (default) leaves unreadable files out, with one
                 warning per epoch listing them; "raise" stops at the first one
                 (kaug only; Keras crashes mid-epoch).
+            rank, world_size: as in `flow`: each rank gets a disjoint shard.
 
         Returns:
             A `FileLoader` yielding `(x, y)` batches (`x` for class_mode None).
@@ -735,7 +745,7 @@ class ImageDataGenerator:
             save_format, target_size=target_size, color_mode=color_mode,
             batch_size=batch_size, shuffle=shuffle, seed=seed, interpolation=interpolation,
             keep_aspect_ratio=keep_aspect_ratio, num_workers=num_workers, on_error=on_error,
-            augment=augment,
+            augment=augment, rank=rank, world_size=world_size,
         )  # fmt: skip
         loader.directory = os.fspath(directory)
         loader.filenames = filenames
@@ -769,6 +779,8 @@ class ImageDataGenerator:
         augment=True,
         num_workers=None,
         on_error="skip",
+        rank=None,
+        world_size=None,
     ):
         """Batches of the image files a pandas DataFrame lists, for `model.fit`.
 
@@ -805,7 +817,7 @@ class ImageDataGenerator:
             target_size=target_size, color_mode=color_mode, batch_size=batch_size,
             shuffle=shuffle, seed=seed, interpolation=interpolation,
             keep_aspect_ratio=keep_aspect_ratio, num_workers=num_workers, on_error=on_error,
-            augment=augment,
+            augment=augment, rank=rank, world_size=world_size,
         )  # fmt: skip
         loader.directory = "" if directory is None else os.fspath(directory)
         loader.filenames = listing["filenames"]
@@ -923,64 +935,118 @@ class ImageDataGenerator:
             save_image(grid, path)
         return grid
 
-    def fit(self, x, augment=False, rounds=1, seed=None):
+    def fit(self, x, augment=False, rounds=1, seed=None, *, shard=None, rank=None,
+            world_size=None):  # fmt: skip
         """Compute the featurewise statistics and the ZCA matrix of sample data.
 
-        Statistics are accumulated in float64 on the generator's device, in
-        chunks, after `rescale` and (with `augment`) random augmentation, as in
+        Statistics are accumulated in float64 on the generator's device, batch by
+        batch, after `rescale` and (with `augment`) random augmentation, as in
         Keras. Needed only for featurewise_center, featurewise_std_normalization
         and zca_whitening.
 
         Args:
-            x: sample data, rank 4 (numpy or torch).
+            x: sample data: an array or tensor of rank 4, or anything that yields
+                batches of images (a kaug loader, e.g. `flow_from_directory(...)`,
+                whose raw unaugmented images are used; or any iterable of arrays
+                or of (x, ...) tuples), streamed so it never needs to fit in memory.
             augment: fit on randomly augmented copies of the data.
             rounds: with `augment`, how many augmented passes over the data.
             seed: optional int for the augmentation draws.
+            shard: in a distributed run (see `rank`), sum only this rank's share
+                of an array `x` (every rank passes the same data); default True.
+                Loaders are already sharded.
+            rank, world_size: this process's rank and the number of ranks; by
+                default from an initialised torch.distributed process group. The
+                sums are all-reduced, so every rank ends with the statistics of the
+                whole dataset.
         """
-        check_rank("x", x, 4, "a batch of images")
         if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
             raise invalid("rounds", rounds, "must be a positive int")
-        data = x if isinstance(x, torch.Tensor) else np.asarray(x)
-        if len(data) == 0:
-            raise invalid(
-                "x", f"empty array of shape {tuple(data.shape)}", "must hold at least one image"
-            )
-        self._warn_channels(data)
-        channels = data.shape[self.channel_axis]
-        features = int(np.prod(data.shape[1:]))
-        if self.zca_whitening and features > MAX_ZCA_FEATURES:
+        rank, world_size = distributed.process_group(rank, world_size)
+        if _is_array(x):
+            check_rank("x", x, 4, "a batch of images")
+            data = x if isinstance(x, torch.Tensor) else np.asarray(x)
+            if len(data) == 0:
+                raise invalid(
+                    "x", f"empty array of shape {tuple(data.shape)}", "must hold at least one image"
+                )
+            self._warn_channels(data)
+            if world_size > 1 and shard is not False:
+                data = data[rank::world_size]
+            passes = [data] * (rounds if augment else 1)
+            steps = len(passes) * -(-len(data) // _FIT_CHUNK)
+        else:
+            passes = [x] * (rounds if augment else 1)
+            steps = len(passes) * len(x) if hasattr(x, "__len__") else None
+        generator = self._generator_for(seed)
+        accumulator = None
+        progress = self._progress_bar(steps, rank)
+        for source in passes:
+            for batch in self._fit_batches(source):
+                if accumulator is None:
+                    accumulator = self._accumulator(batch, augment)
+                if augment:
+                    batch = batch.to(self._compute_dtype)
+                    if self.rescale:
+                        batch = batch * self.rescale
+                    batch, _ = self._augment_batch(batch, generator)
+                flat = from_nchw(batch, self.data_format).reshape(batch.shape[0], -1)
+                accumulator.update(batch, flat if self.zca_whitening else None)
+                if progress is not None:
+                    progress.add(1)
+        if accumulator is None:
+            raise invalid("x", type(x).__name__, "must yield at least one batch of images")
+        accumulator.all_reduce()
+        self._store_fit(accumulator, self._image_shape(accumulator.shape))
+
+    def _fit_batches(self, source):
+        """(B, C, H, W) tensors on the device, in chunks, from any kind of sample data."""
+        if _is_array(source):
+            for start in range(0, len(source), _FIT_CHUNK):
+                yield self._to_batch(source[start : start + _FIT_CHUNK])
+        elif hasattr(source, "raw_batches"):
+            yield from source.raw_batches()
+        else:
+            for item in source:
+                item = item[0] if isinstance(item, (tuple, list)) else item
+                check_rank("x", item, 4, "batches of images")
+                yield self._to_batch(item)
+
+    def _accumulator(self, batch, augment):
+        """Sums for batches like `batch`; without augmentation `rescale` is applied to
+        the sums at the end (it is linear), so raw uint8 data are summed exactly."""
+        channels, features = batch.shape[1], int(np.prod(batch.shape[1:]))
+        if channels not in (1, 3, 4):
+            self._warn_channels(from_nchw(batch, self.data_format))
+        if self.zca_whitening and zca_memory_needed(features) > 0.8 * free_memory(self.device):
             raise invalid(
                 "x",
-                f"array of shape {tuple(data.shape)}",
-                f"has {features} features per image, so ZCA whitening would need a "
-                f"{features} x {features} matrix; ZCA is limited to {MAX_ZCA_FEATURES} "
-                "features: fit on smaller images, or use featurewise_std_normalization",
+                f"images of {features} features",
+                f"are too large for ZCA whitening: its {features} x {features} matrices need "
+                f"{zca_memory_needed(features) / 2**30:.1f} GiB on {self.device}; fit on "
+                "smaller (resized) images, or use featurewise_std_normalization instead",
             )
-        generator = self._generator_for(seed)
-        passes = rounds if augment else 1
-        # Raw uint8 images are summed exactly and rescaled afterwards (rescale is
-        # linear); anything else is rescaled, augmented and summed in float64.
-        exact = not augment and data.dtype in (np.uint8, torch.uint8)
         accumulator = StatsAccumulator(
             channels,
             features if self.zca_whitening else None,
             self.device,
-            scale=(self.rescale or 1.0) if exact else 1.0,
+            scale=1.0 if augment else (self.rescale or 1.0),
         )
-        for _ in range(passes):
-            for start in range(0, len(data), _FIT_CHUNK):
-                batch = self._to_batch(data[start : start + _FIT_CHUNK])
-                if not exact:
-                    batch = batch.to(self._compute_dtype)
-                    if self.rescale:
-                        batch = batch * self.rescale
-                    if augment:
-                        batch, _ = self._augment_batch(batch, generator)
-                    # One float64 copy; the strides it keeps make the flat rows a view.
-                    batch = batch.to(torch.float64)
-                flat = from_nchw(batch, self.data_format).reshape(batch.shape[0], -1)
-                accumulator.update(batch, flat if self.zca_whitening else None)
-        self._store_fit(accumulator, data.shape[1:])
+        accumulator.shape = tuple(batch.shape[1:])
+        return accumulator
+
+    def _image_shape(self, chw):
+        """A (C, H, W) shape in the generator's data_format."""
+        return chw if self.data_format == "channels_first" else (chw[1], chw[2], chw[0])
+
+    @staticmethod
+    def _progress_bar(steps, rank):
+        """Keras's progress bar for long passes (20 chunks or more), on rank 0."""
+        if steps is None or steps < 20 or rank != 0:
+            return None
+        from keras.utils import Progbar
+
+        return Progbar(steps, unit_name="chunk")
 
     def _store_fit(self, accumulator, image_shape):
         """Keep the fitted statistics as Keras does: numpy, (1, 1, C) or (C, 1, 1)."""
@@ -1002,6 +1068,10 @@ class ImageDataGenerator:
                 per_feature(center), per_feature(scale), self.zca_epsilon
             )
             self.zca_whitening_matrix = to_numpy(matrix)
+
+
+def _is_array(x):
+    return isinstance(x, (np.ndarray, torch.Tensor, list))
 
 
 def load(path, **overrides):

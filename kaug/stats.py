@@ -8,12 +8,25 @@ the whitening matrix from its eigendecomposition: the route through X^T X and
 without ever holding more than one batch plus a D x D matrix.
 """
 
+import os
+
 import torch
+
+from kaug import distributed
 
 _F64 = torch.float64
 
-# ZCA holds a few D x D float64 matrices; above this many features it is refused.
-MAX_ZCA_FEATURES = 12_288
+
+def zca_memory_needed(features):
+    """Bytes ZCA needs at its peak: about four D x D float64 matrices."""
+    return 4 * features * features * 8
+
+
+def free_memory(device):
+    """Bytes free on `device` (for the CPU, the machine's available memory)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def _int8_products_work(device):
@@ -83,6 +96,17 @@ class StatsAccumulator:
             products += 128 * (sums[:, None] + sums[None, :]) + len(chunk) * 128.0**2
             self._gram_upper += torch.triu(products)
             self._feature_sum += sums + 128.0 * len(chunk)
+
+    def all_reduce(self):
+        """Sum everything over the ranks of an initialised process group (else nothing)."""
+        counts = torch.tensor(
+            [self.images, self.pixels], dtype=_F64, device=self._channel_sum.device
+        )
+        sums = [counts, self._channel_sum, self._channel_sum_sq]
+        if self.features is not None:
+            sums += [self._feature_sum, self._gram_upper]
+        distributed.all_reduce_sum(*sums)
+        self.images, self.pixels = int(counts[0]), int(counts[1])
 
     @property
     def channel_sum(self):

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import torch
 
+from kaug import distributed
 from kaug.data.files import load_image
 from kaug.data.loaders import serve
 from kaug.sampling import make_generator
@@ -44,23 +45,24 @@ def _collate(items):
 
 
 class _EpochOrder(torch.utils.data.Sampler):
-    """Sample indices in a fresh seeded order each epoch, minus known-bad files."""
+    """This rank's sample indices, in a fresh seeded order each epoch, minus bad files."""
 
-    def __init__(self, count, shuffle, seed):
+    def __init__(self, count, shuffle, seed, rank=0, world_size=1):
         self.count = count
         self.shuffle = shuffle
         self.generator = make_generator(torch.device("cpu"), seed)
+        self.rank, self.world_size = rank, world_size
         self.skip = set()
 
     def __len__(self):
-        return self.count
+        return -(-self.count // self.world_size)
 
     def __iter__(self):
-        order = (
-            torch.randperm(self.count, generator=self.generator)
-            if self.shuffle
-            else range(self.count)
-        )
+        if self.shuffle:
+            order = torch.randperm(self.count, generator=self.generator)
+        else:
+            order = torch.arange(self.count)
+        order = distributed.shard(order, self.rank, self.world_size)
         return (int(i) for i in order if int(i) not in self.skip)
 
 
@@ -106,6 +108,8 @@ class FileLoader(torch.utils.data.DataLoader):
         num_workers=None,
         on_error="skip",
         augment=True,
+        rank=None,
+        world_size=None,
     ):
         """`targets`: per-file class indices (int), multi-hot rows (float), raw
         values, or a list of arrays ("multi_output"); None for class_mode None
@@ -126,7 +130,11 @@ class FileLoader(torch.utils.data.DataLoader):
         self._augment = augment
         self._writer = writer
         self._device = device = engine.device
-        self._generator = make_generator(device, seed)
+        self.rank, self.world_size = distributed.process_group(rank, world_size)
+        seed = distributed.shared_seed(seed, self.world_size, shuffle)
+        self._generator = make_generator(
+            device, None if seed is None else seed + self.rank * 1_000_003
+        )
         if isinstance(targets, list):
             self._targets = [_on_device(t, device) for t in targets]
         else:
@@ -138,7 +146,7 @@ class FileLoader(torch.utils.data.DataLoader):
                 np.asarray(sample_weight), dtype=engine._torch_dtype, device=device
             )
         )
-        self._order = _EpochOrder(self.samples, shuffle, seed)
+        self._order = _EpochOrder(self.samples, shuffle, seed, self.rank, self.world_size)
         if num_workers is None:
             num_workers = min(4, os.cpu_count() or 1) if self.samples >= 4 * batch_size else 0
         decode = dict(color_mode=color_mode, target_size=self.target_size,
@@ -155,22 +163,42 @@ class FileLoader(torch.utils.data.DataLoader):
 
     def __iter__(self):
         failed = []
-        for indices, images, errors in super().__iter__():
+        for indices, images in self._decoded(super().__iter__(), failed):
+            yield self._batch(indices, images)
+        if self._writer is not None:
+            self._writer.flush()
+        self._report(failed)
+
+    def raw_batches(self):
+        """This rank's images, decoded, unaugmented: (B, C, H, W) uint8 batches, for `fit`."""
+        shard = list(range(self.samples))[self.rank :: self.world_size]
+        files = torch.utils.data.DataLoader(
+            self.dataset, batch_size=self.batch_size, sampler=shard,
+            num_workers=self.num_workers, collate_fn=_collate,
+        )  # fmt: skip
+        failed = []
+        for _, images in self._decoded(files, failed):
+            yield images.to(self._device).permute(0, 3, 1, 2)
+        self._report(failed)
+
+    def _decoded(self, batches, failed):
+        """(indices, images) of decoded batches; failures raise or are collected."""
+        for indices, images, errors in batches:
             if errors and self.on_error == "raise":
                 index, error = errors[0]
                 raise ValueError(f"Could not read image {self.filepaths[index]}: {error}")
             failed.extend(errors)
             if images is not None:
-                yield self._batch(indices, images)
-        if self._writer is not None:
-            self._writer.flush()
+                yield indices, images
+
+    def _report(self, failed):
         if failed:
             self._order.skip.update(index for index, _ in failed)
             listing = "\n".join(f"  {self.filepaths[i]} ({error})" for i, error in failed)
             warnings.warn(
                 f"Skipped {len(failed)} unreadable image file(s); they are left out from "
                 f"now on (pass on_error='raise' to stop instead):\n{listing}",
-                stacklevel=2,
+                stacklevel=3,
             )
 
     def _batch(self, indices, images):

@@ -9,6 +9,7 @@ import math
 
 import torch
 
+from kaug import distributed
 from kaug._tensors import as_tensor, from_nchw, to_nchw
 from kaug.data.io import to_uint8_images
 from kaug.sampling import make_generator
@@ -66,6 +67,10 @@ class ArrayLoader(torch.utils.data.DataLoader):
             from their size.
         y_is_mask: `y` holds segmentation masks ((N, H, W) or images of labels)
             that get each image's geometric augmentation.
+        rank: this process's rank; default from an initialised torch.distributed
+            process group, else 0. Each rank is served a disjoint shard of every
+            epoch, in an order all ranks share (from `seed`, or rank 0's).
+        world_size: the number of ranks (with `rank`).
     """
 
     def __init__(
@@ -82,8 +87,11 @@ class ArrayLoader(torch.utils.data.DataLoader):
         writer=None,
         resident=None,
         y_is_mask=False,
+        rank=None,
+        world_size=None,
     ):
         super().__init__(_Samples(len(x)), batch_size=batch_size)
+        self.rank, self.world_size = distributed.process_group(rank, world_size)
         self.image_data_generator = image_data_generator
         self.n = len(x)
         self.shuffle = shuffle
@@ -108,9 +116,13 @@ class ArrayLoader(torch.utils.data.DataLoader):
         self._extras = [self._place(a) for a in extras]
 
         # The order comes from the host, so it is the same whether the data sit
-        # on the device or not; augmentations come from the device.
+        # on the device or not, and on every rank; augmentations come from the
+        # device and differ between ranks.
+        seed = distributed.shared_seed(seed, self.world_size, shuffle)
         self._order_generator = make_generator(torch.device("cpu"), seed)
-        self._generator = make_generator(device, seed)
+        self._generator = make_generator(
+            device, None if seed is None else seed + self.rank * 1_000_003
+        )
         self._iterator = None
 
     def _place(self, array):
@@ -137,13 +149,14 @@ class ArrayLoader(torch.utils.data.DataLoader):
         return to_nchw(masks, data_format)
 
     def __len__(self):
-        return math.ceil(self.n / self.batch_size)
+        return math.ceil(math.ceil(self.n / self.world_size) / self.batch_size)
 
     def __iter__(self):
         if self.shuffle:
             order = torch.randperm(self.n, generator=self._order_generator)
         else:
             order = torch.arange(self.n)
+        order = distributed.shard(order, self.rank, self.world_size)
         if self.resident and self._device.type == "cuda":
             order = order.pin_memory().to(self._device, non_blocking=True)  # once per epoch
         elif self.resident:
@@ -152,6 +165,15 @@ class ArrayLoader(torch.utils.data.DataLoader):
             yield self._batch(indices)
         if self._writer is not None:
             self._writer.flush()
+
+    def raw_batches(self):
+        """This rank's images as stored, unaugmented: (B, C, H, W) batches, for `fit`."""
+        order = distributed.shard(torch.arange(self.n), self.rank, self.world_size, pad=False)
+        if self.resident:
+            order = order.to(self._device)
+        for indices in order.split(self.batch_size):
+            x = self._take(self._x, indices)
+            yield x if self.resident else to_nchw(x, self.image_data_generator.data_format)
 
     def __next__(self):
         """The next batch, starting a new epoch when one ends (Keras's iterator API)."""
