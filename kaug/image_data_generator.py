@@ -3,6 +3,7 @@
 The only module that imports keras, and only to read its configuration.
 """
 
+import functools
 import json
 import numbers
 import os
@@ -51,6 +52,15 @@ def _keras_config():
     except ImportError:  # no usable backend: Keras's own defaults
         return "channels_last", "float32"
     return keras.config.image_data_format(), keras.config.floatx()
+
+
+def _keras_backend():
+    """The Keras backend batches are for (torch when Keras is not importable)."""
+    try:
+        import keras
+    except ImportError:
+        return "torch"
+    return keras.backend.backend()
 
 
 def _warn_unfitted(argument):
@@ -238,6 +248,13 @@ class ImageDataGenerator:
 
         self._generator = make_generator(self.device)
         self.mean = self.std = self.zca_whitening_matrix = None
+
+    @functools.cached_property
+    def _contiguous_batches(self):
+        """Serve contiguous batches: Keras hands DataLoader batches to jax and
+        tensorflow as `np.asarray(x.cpu())`, where a permuted view costs a second
+        copy; the torch backend takes the view as it is."""
+        return _keras_backend() != "torch"
 
     @staticmethod
     def _shortcut(name, value):

@@ -216,4 +216,5 @@ def serve(engine, x, generator, augment, writer, indices, masks=None):
     x = engine._standardize_batch(x).to(engine._torch_dtype)
     if writer is not None:
         writer.submit(to_uint8_images(x), indices)
-    return from_nchw(x, engine.data_format), masks
+    x = from_nchw(x, engine.data_format)
+    return (x.contiguous() if engine._contiguous_batches else x), masks

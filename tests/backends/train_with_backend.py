@@ -1,0 +1,44 @@
+"""Run by tests/test_backends.py in a fresh process: KERAS_BACKEND picks the backend.
+
+Trains a small CNN through model.fit from datagen.flow and from
+flow_from_directory, and prints the backend, the batch dtypes Keras saw and the
+test accuracy as JSON.
+"""
+
+import json
+import pathlib
+import sys
+
+import keras
+import numpy as np
+from PIL import Image
+
+from kaug import ImageDataGenerator
+
+mnist_path, folder = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+with np.load(mnist_path) as data:
+    x, y = data["x_train"][:3000, :, :, None], data["y_train"][:3000]
+    x_test, y_test = data["x_test"][:1000, :, :, None], data["y_test"][:1000]
+for i, (image, label) in enumerate(zip(x[:600, :, :, 0], y[:600], strict=True)):
+    (folder / str(label)).mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(folder / str(label) / f"{i}.png")
+
+keras.utils.set_random_seed(0)
+datagen = ImageDataGenerator(rotation_range=10, width_shift_range=0.1, rescale=1 / 255)
+model = keras.Sequential([
+    keras.Input((28, 28, 1)), keras.layers.Conv2D(16, 3, activation="relu"),
+    keras.layers.MaxPooling2D(), keras.layers.Flatten(),
+    keras.layers.Dense(10, activation="softmax"),
+])  # fmt: skip
+model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(datagen.flow(x, y, batch_size=64, seed=0), epochs=2, verbose=0)
+files = datagen.flow_from_directory(folder, target_size=(28, 28), color_mode="grayscale",
+                                    class_mode="sparse", batch_size=64, num_workers=0)  # fmt: skip
+model.fit(files, epochs=1, verbose=0)
+batch_x, batch_y = next(iter(datagen.flow(x, y, batch_size=8)))
+_, accuracy = model.evaluate(datagen.flow(x_test, y_test, augment=False), verbose=0)
+print(json.dumps({
+    "backend": keras.backend.backend(), "accuracy": float(accuracy),
+    "x_contiguous": bool(batch_x.is_contiguous()), "x_dtype": str(batch_x.dtype),
+    "x_shape": list(batch_x.shape),
+}))  # fmt: skip
