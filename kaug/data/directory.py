@@ -14,7 +14,7 @@ import torch
 
 from kaug import distributed
 from kaug.data.files import load_image
-from kaug.data.loaders import serve
+from kaug.data.loaders import epoch_order, serve
 from kaug.sampling import make_generator
 
 
@@ -58,11 +58,7 @@ class _EpochOrder(torch.utils.data.Sampler):
         return -(-self.count // self.world_size)
 
     def __iter__(self):
-        if self.shuffle:
-            order = torch.randperm(self.count, generator=self.generator)
-        else:
-            order = torch.arange(self.count)
-        order = distributed.shard(order, self.rank, self.world_size)
+        order = epoch_order(self.count, self.shuffle, self.generator, self.rank, self.world_size)
         return (int(i) for i in order if int(i) not in self.skip)
 
 

@@ -152,11 +152,7 @@ class ArrayLoader(torch.utils.data.DataLoader):
         return math.ceil(math.ceil(self.n / self.world_size) / self.batch_size)
 
     def __iter__(self):
-        if self.shuffle:
-            order = torch.randperm(self.n, generator=self._order_generator)
-        else:
-            order = torch.arange(self.n)
-        order = distributed.shard(order, self.rank, self.world_size)
+        order = epoch_order(self.n, self.shuffle, self._order_generator, self.rank, self.world_size)
         if self.resident and self._device.type == "cuda":
             order = order.pin_memory().to(self._device, non_blocking=True)  # once per epoch
         elif self.resident:
@@ -204,6 +200,13 @@ class ArrayLoader(torch.utils.data.DataLoader):
         if self._sample_weight is not None:
             batch += (self._take(self._sample_weight, indices),)
         return batch
+
+
+def epoch_order(count, shuffle, generator, rank=0, world_size=1):
+    """One epoch's sample indices for this rank (a CPU tensor): shuffled with
+    `generator` (the same draw on every rank) or in order, then sharded."""
+    order = torch.randperm(count, generator=generator) if shuffle else torch.arange(count)
+    return distributed.shard(order, rank, world_size)
 
 
 def serve(engine, x, generator, augment, writer, indices, masks=None):
