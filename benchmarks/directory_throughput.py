@@ -44,13 +44,18 @@ def write_tree(root, images, labels, extension, size):
         picture.save(folder / f"{index}.{extension}", quality=90)
 
 
-def epoch_rate(make_batches, count, repeats):
-    """Images per second over whole epochs (the first, warm-up epoch excluded)."""
-    sum(1 for _ in make_batches())
+def epoch_rate(make_loader, count, repeats):
+    """Images per second over whole epochs of one loader, as model.fit iterates it.
+
+    The loader is made once (kaug's decoding workers start once and persist); the
+    first, warm-up epoch is excluded.
+    """
+    loader = make_loader()
+    sum(1 for _ in _epoch(loader))
     rates = []
     for _ in range(repeats):
         start = time.perf_counter()
-        served = sum(len(batch[0]) for batch in make_batches())
+        served = sum(len(batch[0]) for batch in _epoch(loader))
         rates.append(served / (time.perf_counter() - start))
     assert served == count, (served, count)
     return statistics.median(rates)
@@ -123,16 +128,19 @@ def loaders_for(root, kaug, legacy, args, target):
         "kaug": lambda: kaug.flow_from_directory(
             root, batch_size=args.batch_size, seed=0, **target
         ),
-        "keras legacy": lambda: _epoch(
-            legacy.flow_from_directory(str(root), batch_size=args.batch_size, seed=0, **target)
+        "keras legacy": lambda: legacy.flow_from_directory(
+            str(root), batch_size=args.batch_size, seed=0, **target
         ),
         "keras image_dataset_from_directory": lambda: _keras_dataset(root, args),
     }
 
 
-def _epoch(iterator):
-    """One epoch of a Keras legacy iterator (it otherwise loops forever)."""
-    return (iterator[i] for i in range(len(iterator)))
+def _epoch(loader):
+    """One epoch of batches: a DataLoader's iteration, or len() batches of a Keras
+    legacy iterator (which otherwise loops forever)."""
+    if hasattr(loader, "__getitem__") and not hasattr(loader, "dataset"):
+        return (loader[i] for i in range(len(loader)))
+    return iter(loader)
 
 
 def _keras_dataset(root, args):

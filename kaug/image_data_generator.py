@@ -733,8 +733,9 @@ class ImageDataGenerator:
                 "bicubic", "hamming", "box" or "lanczos".
             keep_aspect_ratio: crop the centre to the target aspect ratio first.
             augment: False serves standardized, unaugmented batches (kaug only).
-            num_workers: decoding processes; default min(4, CPUs), none for
-                fewer than 4 batches of files (kaug only).
+            num_workers: decoding processes (kaug only); default: none for images
+                under 64x64 on fewer than 8 CPUs (decoding them in the main process is
+                faster there) or for fewer than 4 batches of files, else min(4, CPUs).
             on_error: "skip" (default) leaves unreadable files out, with one
                 warning per epoch listing them; "raise" stops at the first one
                 (kaug only; Keras crashes mid-epoch).

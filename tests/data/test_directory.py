@@ -254,3 +254,12 @@ def test_dataframe_validation_subset_and_errors(tree, frame):
     ]:
         with pytest.raises(ValueError, match=message):
             gen.flow_from_dataframe(frame, tree, target_size=(28, 28), **kwargs)
+
+
+def test_default_worker_count():
+    from kaug.data.directory import default_workers
+
+    assert default_workers(4000, 64, (28, 28), cpus=2) == 0  # small images, few cores
+    assert default_workers(4000, 64, (28, 28), cpus=16) == 4
+    assert default_workers(4000, 32, (224, 224), cpus=2) == 2
+    assert default_workers(100, 64, (224, 224), cpus=16) == 0  # under 4 batches of files
