@@ -76,12 +76,11 @@ def check_fraction(name, value):
     return float(value)
 
 
-def check_count(name, value, allow_none=True):
-    """A non-negative int (or None)."""
+def check_int(name, value, minimum=0, allow_none=False):
+    """An int >= minimum (or None, when allowed), as an int."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise invalid(
-            name, value, "must be a non-negative int" + (" or None" if allow_none else "")
-        )
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        kind = {0: "a non-negative int", 1: "a positive int"}.get(minimum, f"an int >= {minimum}")
+        raise invalid(name, value, f"must be {kind}" + (" or None" if allow_none else ""))
     return int(value)

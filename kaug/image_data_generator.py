@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from kaug import distributed
-from kaug._checks import check_choice, check_number, check_rank, invalid
+from kaug._checks import check_choice, check_int, check_number, check_rank, invalid
 from kaug._tensors import as_tensor, from_nchw, resolve_device, to_nchw, to_numpy
 from kaug.data.directory import FileLoader
 from kaug.data.files import (
@@ -654,20 +654,19 @@ class ImageDataGenerator:
                     f"`{name}` must have one entry per image in `x`. "
                     f"Received: len(x)={len(x)}, len({name})={len(value)}"
                 )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise invalid("batch_size", batch_size, "must be a positive int")
+        check_int("batch_size", batch_size, minimum=1)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise invalid("seed", seed, "must be an int or None")
         x, y, sample_weight, extras = self._subset(
             x, y, sample_weight, extras, subset, ignore_class_split
         )
         self._warn_channels(x)
-        writer = None if save_to_dir is None else ImageWriter(save_to_dir, save_prefix, save_format)
         if masks is not None and self._spatial(y) != self._spatial(x):
             raise ValueError(
                 "`masks` must have the height and width of the images. "
                 f"Received: masks.shape={tuple(y.shape)}, x.shape={tuple(x.shape)}"
             )
+        writer = None if save_to_dir is None else ImageWriter(save_to_dir, save_prefix, save_format)
         return ArrayLoader(
             self, x, y, sample_weight, extras,
             batch_size=batch_size, shuffle=bool(shuffle), seed=seed, y_is_mask=masks is not None,
@@ -862,12 +861,8 @@ class ImageDataGenerator:
             raise invalid(
                 "target_size", target_size, "must be a (height, width) pair of positive ints"
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise invalid("batch_size", batch_size, "must be a positive int")
-        if num_workers is not None and (
-            isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0
-        ):
-            raise invalid("num_workers", num_workers, "must be a non-negative int or None")
+        check_int("batch_size", batch_size, minimum=1)
+        check_int("num_workers", num_workers, allow_none=True)
 
     def _file_split(self, subset):
         """Keras's (start, stop) fractions for a subset of files, or None."""
@@ -944,8 +939,7 @@ class ImageDataGenerator:
             The grid as an (H, W, C) uint8 numpy array (each image min-max scaled).
         """
         check_rank("x", x, 4, "a batch of images")
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise invalid("n", n, "must be a positive int")
+        check_int("n", n, minimum=1)
         batch = self._to_batch(x[:n])
         batch, _ = self._augment_batch(batch, self._generator_for(seed))
         grid = image_grid(to_numpy(to_uint8_images(self._standardize_batch(batch))))
@@ -978,8 +972,7 @@ class ImageDataGenerator:
                 sums are all-reduced, so every rank ends with the statistics of the
                 whole dataset.
         """
-        if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-            raise invalid("rounds", rounds, "must be a positive int")
+        check_int("rounds", rounds, minimum=1)
         rank, world_size = distributed.process_group(rank, world_size)
         if _is_array(x):
             check_rank("x", x, 4, "a batch of images")
@@ -988,7 +981,6 @@ class ImageDataGenerator:
                 raise invalid(
                     "x", f"empty array of shape {tuple(data.shape)}", "must hold at least one image"
                 )
-            self._warn_channels(data)
             if world_size > 1 and shard is not False:
                 data = data[rank::world_size]
             passes = [data] * (rounds if augment else 1)

@@ -82,8 +82,9 @@ def test_per_image_methods_need_rank_3(gen):
 
 def test_unusual_channel_counts_warn_like_keras():
     gen = ImageDataGenerator(featurewise_center=True, device="cpu")
-    with pytest.warns(UserWarning, match=r"expected either 1, 3 or 4 channels on axis 3"):
+    with pytest.warns(UserWarning, match=r"expected either 1, 3 or 4 channels on axis 3") as record:
         gen.fit(np.zeros((4, 8, 8, 2), "float32"))
+    assert len(record) == 1
 
 
 def test_zca_on_huge_images_is_refused_with_the_alternative():

@@ -83,13 +83,14 @@ def test_masks_in_channels_first(mnist):
     assert served.shape == (8, 1, 28, 28) and torch.equal(served, (images > 127).long())
 
 
-def test_bad_masks(mnist):
+def test_bad_masks(mnist, tmp_path):
     x = mnist["x_train"][:8, :, :, None]
     gen = ImageDataGenerator(device="cpu")
     with pytest.raises(ValueError, match="replaces `y`"):
         gen.flow(x, np.zeros(8), masks=np.zeros((8, 28, 28)))
     with pytest.raises(ValueError, match=r"Received: masks.shape=\(8, 20, 28\)"):
-        gen.flow(x, masks=np.zeros((8, 20, 28)))
+        gen.flow(x, masks=np.zeros((8, 20, 28)), save_to_dir=tmp_path / "saved")
+    assert not (tmp_path / "saved").exists()  # the error came before any work
 
 
 def test_config_keys_are_the_constructor_arguments():

@@ -9,6 +9,7 @@ returning uint8 arrays instead of float32 ones.
 
 import io
 import os
+import warnings
 
 import numpy as np
 
@@ -123,8 +124,6 @@ def list_frame(frame, directory, x_col, y_col, weight_col, classes, class_mode, 
     Returns a dict: filenames, filepaths, targets (class indices, multi-hot rows,
     raw values or a list of arrays), class_indices, classes, sample_weight.
     """
-    import warnings
-
     frame = frame.copy()
     directory = os.fspath(directory) if directory is not None else ""
     _check_frame(frame, x_col, y_col, weight_col, classes, class_mode)
@@ -169,8 +168,6 @@ def list_frame(frame, directory, x_col, y_col, weight_col, classes, class_mode, 
 
 
 def _check_frame(frame, x_col, y_col, weight_col, classes, class_mode):
-    import warnings
-
     columns = [x_col, *(y_col if isinstance(y_col, list) else [y_col])]
     if class_mode is None or class_mode == "input":
         columns = [x_col]

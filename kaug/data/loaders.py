@@ -101,19 +101,23 @@ class ArrayLoader(torch.utils.data.DataLoader):
         self._y_is_mask = y_is_mask
         self._device = device = image_data_generator.device
 
-        arrays = [as_tensor(a, "cpu") for a in (x, y, sample_weight, *extras) if a is not None]
+        x, y, sample_weight, *extras = (
+            None if a is None else as_tensor(a, "cpu") for a in (x, y, sample_weight, *extras)
+        )
+        arrays = [a for a in (x, y, sample_weight, *extras) if a is not None]
         nbytes = sum(a.element_size() * a.nelement() for a in arrays)
         self.resident = fits_on_device(nbytes, device) if resident is None else bool(resident)
-        self._y, self._sample_weight = (
-            None if a is None else self._place(a) for a in (y, sample_weight)
-        )
+
+        def place(tensor):
+            return tensor.to(device) if self.resident else tensor
+
+        self._y, self._sample_weight = (None if a is None else place(a) for a in (y, sample_weight))
+        self._extras = [place(a) for a in extras]
         # Resident images are stored (B, C, H, W)-contiguous once, the layout the warp
         # reads fastest; host-resident ones keep the caller's layout (no second copy).
-        data_format = image_data_generator.data_format
-        self._x = self._place(x)
+        self._x = place(x)
         if self.resident:
-            self._x = to_nchw(self._x, data_format).contiguous()
-        self._extras = [self._place(a) for a in extras]
+            self._x = to_nchw(self._x, image_data_generator.data_format).contiguous()
 
         # The order comes from the host, so it is the same whether the data sit
         # on the device or not, and on every rank; augmentations come from the
@@ -125,9 +129,10 @@ class ArrayLoader(torch.utils.data.DataLoader):
         )
         self._iterator = None
 
-    def _place(self, array):
-        tensor = as_tensor(array, "cpu")
-        return tensor.to(self._device) if self.resident else tensor
+    def _take_images(self, indices):
+        """Images `indices`, (B, C, H, W) on the device, as stored (unaugmented)."""
+        x = self._take(self._x, indices)
+        return x if self.resident else to_nchw(x, self.image_data_generator.data_format)
 
     def _take(self, source, indices):
         """Rows `indices` of `source`, on the device."""
@@ -168,8 +173,7 @@ class ArrayLoader(torch.utils.data.DataLoader):
         if self.resident:
             order = order.to(self._device)
         for indices in order.split(self.batch_size):
-            x = self._take(self._x, indices)
-            yield x if self.resident else to_nchw(x, self.image_data_generator.data_format)
+            yield self._take_images(indices)
 
     def __next__(self):
         """The next batch, starting a new epoch when one ends (Keras's iterator API)."""
@@ -185,8 +189,7 @@ class ArrayLoader(torch.utils.data.DataLoader):
 
     def _batch(self, indices):
         engine = self.image_data_generator
-        x = self._take(self._x, indices)
-        x = x if self.resident else to_nchw(x, engine.data_format)
+        x = self._take_images(indices)
         y = None if self._y is None else self._take(self._y, indices)
         masks = self._masks_nchw(y, engine.data_format) if self._y_is_mask else None
         x, masks = serve(engine, x, self._generator, self._augment, self._writer, indices, masks)

@@ -3,7 +3,7 @@
 import torch
 
 from kaug import functional as F
-from kaug._checks import check_count, check_fraction, check_pair, invalid
+from kaug._checks import check_fraction, check_int, check_pair, invalid
 from kaug.sampling import uniform
 from kaug.transforms.base import BatchTransform, register_transform
 
@@ -28,7 +28,7 @@ class RandomSaltAndPepper(BatchTransform):
     def __init__(self, amount=0.05, count=None, salt_ratio=0.5, value_range=None, p=0.5):
         super().__init__(p=p)
         self.amount = check_fraction("amount", amount)
-        self.count = check_count("count", count)
+        self.count = check_int("count", count, allow_none=True)
         self.salt_ratio = check_fraction("salt_ratio", salt_ratio)
         if value_range is not None:
             value_range = list(check_pair("value_range", value_range))
