@@ -69,3 +69,30 @@ def test_a_flow_epoch_never_blocks_the_host(digits):
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert len(served) == 4
+
+
+def test_jpegs_decoded_by_nvjpeg_are_close_to_pils(mnist, tmp_path):
+    """decoder "auto" on CUDA: JPEGs decoded on the GPU (nvJPEG), resized there with
+    PIL's arithmetic. nvJPEG's IDCT and upsampling are not libjpeg-turbo's, so a few
+    levels may differ; the resize is checked exactly on the CPU elsewhere."""
+    from PIL import Image
+
+    from kaug.data.decoding import torchvision_io
+
+    if torchvision_io() is None:
+        pytest.skip("torchvision.io does not import here")
+    x, y = mnist["x_train"][:96], mnist["y_train"][:96]
+    for i, (image, label) in enumerate(zip(x, y, strict=True)):
+        folder = tmp_path / str(label)
+        folder.mkdir(exist_ok=True)
+        rgb = np.stack([image, 255 - image, image // 2], -1)
+        Image.fromarray(rgb).resize((40, 36)).save(folder / f"{i}.jpg", quality=90)
+    kwargs = dict(target_size=(28, 28), batch_size=32, shuffle=False, class_mode="sparse")
+    gpu = ImageDataGenerator(device="cuda").flow_from_directory(tmp_path, **kwargs)
+    cpu = ImageDataGenerator(device="cpu").flow_from_directory(tmp_path, decoder="pil", **kwargs)
+    assert gpu._decode.jpeg_on_device
+    for (a, labels_a), (b, labels_b) in zip(gpu, cpu, strict=True):
+        assert a.device.type == "cuda"
+        torch.testing.assert_close(labels_a.cpu(), labels_b)
+        diff = (a.cpu() - b).abs()
+        assert diff.mean() < 1.0 and diff.max() <= 32, (diff.mean(), diff.max())

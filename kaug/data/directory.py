@@ -1,19 +1,22 @@
-"""Batches from image files: CPU workers decode, the device augments.
+"""Batches from image files: CPU workers read and decode, the device augments.
 
-Worker processes read and decode files with PIL (Keras's `load_img`: the same
-conversion, resize and crop) into uint8 arrays; the main process moves each
-uint8 batch to the device and runs the batch engine there. CUDA never runs in
-a worker.
+Worker processes read files and decode them (see `decoding`: PIL as Keras's
+`load_img`, kornia-rs where it is identical) into uint8 arrays, or pass a JPEG's
+bytes on for the device to decode. The main process moves each batch to the
+device, decodes the JPEGs there (torchvision.io, one call per batch), and runs
+the batch engine. CUDA never runs in a worker.
 """
 
 import os
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from kaug import distributed
-from kaug.data.files import load_image
+from kaug._checks import invalid
+from kaug.data import decoding
 from kaug.data.loaders import epoch_order, serve
 from kaug.sampling import make_generator
 
@@ -30,18 +33,45 @@ class _ImageFiles(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         try:
-            return index, load_image(self.paths[index], **self.decode), None
+            with open(self.paths[index], "rb") as file:
+                return index, self.decode(file.read()), None
         except Exception as error:  # reported (or raised) by the loader, with the path
             return index, None, f"{type(error).__name__}: {error}"
 
 
+class _Files(NamedTuple):
+    """One batch of files as the workers hand it over."""
+
+    order: list  # every readable file's index, in the sampler's order
+    decoded: torch.Tensor  # their indices, for `images`
+    images: torch.Tensor | None  # (B, H, W, C), decoded on the CPU
+    encoded: list  # (index, JPEG bytes as a uint8 tensor) left to the device
+    failed: list  # (index, error)
+
+
 def _collate(items):
-    """(indices, (B, H, W, C) images or None, [(index, error), ...]) for a batch."""
-    good = [(index, image) for index, image, error in items if error is None]
-    failed = [(index, error) for index, _, error in items if error is not None]
-    indices = torch.tensor([index for index, _ in good], dtype=torch.int64)
-    images = torch.from_numpy(np.stack([image for _, image in good])) if good else None
-    return indices, images, failed
+    decoded = [(index, out) for index, out, _ in items if isinstance(out, np.ndarray)]
+    return _Files(
+        order=[index for index, _, error in items if error is None],
+        decoded=torch.tensor([index for index, _ in decoded], dtype=torch.int64),
+        images=torch.from_numpy(np.stack([out for _, out in decoded])) if decoded else None,
+        encoded=[(index, out) for index, out, _ in items if isinstance(out, torch.Tensor)],
+        failed=[(index, error) for index, _, error in items if error is not None],
+    )
+
+
+def file_decoder(decoder, device, color_mode, target_size, interpolation, keep_aspect_ratio):
+    """The `FileDecoder` a loader's workers run for `decoder` ("auto", "pil",
+    "torchvision") on `device`."""
+    on_device = decoder == "torchvision" or (decoder == "auto" and device.type == "cuda")
+    if on_device and decoding.torchvision_io() is None:
+        if decoder == "torchvision":
+            raise invalid("decoder", decoder, "needs torchvision.io, which fails to import here")
+        on_device = False  # "auto": decode on the CPU instead
+    return decoding.FileDecoder(
+        color_mode, target_size, interpolation, keep_aspect_ratio,
+        fast=decoder != "pil", jpeg_on_device=on_device,
+    )  # fmt: skip
 
 
 class _EpochOrder(torch.utils.data.Sampler):
@@ -119,6 +149,7 @@ class FileLoader(torch.utils.data.DataLoader):
         writer=None,
         num_workers=None,
         on_error="skip",
+        decoder="auto",
         augment=True,
         rank=None,
         world_size=None,
@@ -161,10 +192,11 @@ class FileLoader(torch.utils.data.DataLoader):
         self._order = _EpochOrder(self.samples, shuffle, seed, self.rank, self.world_size)
         if num_workers is None:
             num_workers = default_workers(self.samples, batch_size, self.target_size)
-        decode = dict(color_mode=color_mode, target_size=self.target_size,
-                      interpolation=interpolation, keep_aspect_ratio=keep_aspect_ratio)  # fmt: skip
+        self._decode = file_decoder(
+            decoder, device, color_mode, self.target_size, interpolation, keep_aspect_ratio
+        )
         super().__init__(
-            _ImageFiles(self.filepaths, decode),
+            _ImageFiles(self.filepaths, self._decode),
             batch_size=batch_size,
             sampler=self._order,
             num_workers=num_workers,
@@ -175,8 +207,8 @@ class FileLoader(torch.utils.data.DataLoader):
 
     def __iter__(self):
         failed = []
-        for indices, images in self._decoded(super().__iter__(), failed):
-            yield self._batch(indices, images)
+        for indices, x in self._decoded(super().__iter__(), failed):
+            yield self._batch(indices, x)
         if self._writer is not None:
             self._writer.flush()
         self._report(failed)
@@ -189,19 +221,74 @@ class FileLoader(torch.utils.data.DataLoader):
             num_workers=self.num_workers, collate_fn=_collate,
         )  # fmt: skip
         failed = []
-        for _, images in self._decoded(files, failed):
-            yield images.to(self._device).permute(0, 3, 1, 2)
+        for _, x in self._decoded(files, failed):
+            yield x
         self._report(failed)
 
     def _decoded(self, batches, failed):
-        """(indices, images) of decoded batches; failures raise or are collected."""
-        for indices, images, errors in batches:
+        """(indices, (B, C, H, W) images on the device) of each batch of files, in
+        the sampler's order; unreadable files raise or are collected in `failed`."""
+        for files in batches:
+            errors = list(files.failed)
+            indices, parts = [], []
+            if files.images is not None:
+                indices.append(files.decoded)
+                images = files.images.to(self._device, non_blocking=True)
+                parts.append(images.permute(0, 3, 1, 2))
+            if files.encoded:
+                decoded, images = self._decode_on_device(files.encoded, errors)
+                indices.append(decoded)
+                parts.append(images)
             if errors and self.on_error == "raise":
                 index, error = errors[0]
                 raise ValueError(f"Could not read image {self.filepaths[index]}: {error}")
             failed.extend(errors)
-            if images is not None:
-                yield indices, images
+            parts = [part for part in parts if len(part)]
+            if not parts:
+                continue
+            if len(parts) == 1:
+                yield indices[0] if len(indices) == 1 else torch.cat(indices), parts[0]
+                continue
+            yield self._in_order(files.order, indices, parts)
+
+    def _decode_on_device(self, encoded, errors):
+        """(indices, (N, C, H, W) images) of the JPEGs left to the device; a batch
+        the device cannot decode is decoded file by file on the host by PIL,
+        which names each unreadable file's error (appended to `errors`)."""
+        indices = torch.tensor([index for index, _ in encoded], dtype=torch.int64)
+        decode = self._decode
+        try:
+            images = decoding.decode_jpegs(
+                [data for _, data in encoded], decode.color_mode, decode.target_size,
+                decode.interpolation, decode.keep_aspect_ratio, self._device,
+            )  # fmt: skip
+            return indices, images
+        except Exception:  # some file in the batch is not a JPEG torchvision reads
+            pass
+        kept, arrays = [], []
+        for index, data in encoded:
+            try:
+                arrays.append(decoding.decode_pil(
+                    data.numpy().tobytes(), decode.color_mode, decode.target_size,
+                    decode.interpolation, decode.keep_aspect_ratio,
+                ))  # fmt: skip
+                kept.append(index)
+            except Exception as error:  # reported with its path, as a worker's failure
+                errors.append((index, f"{type(error).__name__}: {error}"))
+        if not arrays:
+            return indices[:0], torch.empty(0, device=self._device)
+        images = torch.from_numpy(np.stack(arrays)).to(self._device).permute(0, 3, 1, 2)
+        return torch.tensor(kept, dtype=torch.int64), images
+
+    def _in_order(self, order, indices, parts):
+        """One batch from host-decoded and device-decoded parts, in sampler order."""
+        indices = torch.cat(indices)
+        dtype = torch.promote_types(parts[0].dtype, parts[1].dtype)
+        x = torch.cat([part.to(dtype) for part in parts])
+        position = {index: rank for rank, index in enumerate(order)}
+        permutation = sorted(range(len(indices)), key=lambda k: position[int(indices[k])])
+        permutation = torch.tensor(permutation, dtype=torch.int64)
+        return indices[permutation], x.index_select(0, permutation.to(x.device))
 
     def _report(self, failed):
         if failed:
@@ -213,10 +300,9 @@ class FileLoader(torch.utils.data.DataLoader):
                 stacklevel=3,
             )
 
-    def _batch(self, indices, images):
+    def _batch(self, indices, x):
         engine = self.image_data_generator
         indices = indices.to(self._device, non_blocking=True)
-        x = images.to(self._device, non_blocking=True).permute(0, 3, 1, 2)
         x, _ = serve(engine, x, self._generator, self._augment, self._writer, indices)
         if self.class_mode is None:
             return x

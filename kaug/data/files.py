@@ -2,12 +2,11 @@
 
 Listing follows Keras's legacy DirectoryIterator exactly (sorted class folders,
 a sorted recursive walk, Keras's extensions, the validation split taken within
-each class), so `filenames`, `classes` and `class_indices` match Keras's.
-Decoding is Keras's `load_img` (PIL: the same mode conversion, resize and crop),
-returning uint8 arrays instead of float32 ones.
+each class), so `filenames`, `classes` and `class_indices` match Keras's; the
+same for a dataframe's rows and Keras's DataFrameIterator. Decoding is in
+`decoding`.
 """
 
-import io
 import os
 import warnings
 
@@ -74,44 +73,6 @@ def check_interpolation(interpolation):
     if interpolation not in _RESAMPLE:
         raise invalid("interpolation", interpolation, f"must be one of {', '.join(_RESAMPLE)}")
     return interpolation
-
-
-def load_image(path, color_mode="rgb", target_size=None, interpolation="nearest",
-               keep_aspect_ratio=False):  # fmt: skip
-    """One image file as an (H, W, C) array, as Keras's `load_img` + `img_to_array`.
-
-    uint8 for 8-bit images; 16- and 32-bit grayscale images come back as float32
-    (their values exceed 255), as in Keras.
-    """
-    from PIL import Image
-
-    with open(path, "rb") as file:
-        image = Image.open(io.BytesIO(file.read()))
-        if color_mode == "grayscale":
-            if image.mode not in ("L", "I;16", "I"):
-                image = image.convert("L")
-        elif image.mode != color_mode.upper():
-            image = image.convert(color_mode.upper())
-        if target_size is not None:
-            size = (target_size[1], target_size[0])
-            if image.size != size:
-                resample = getattr(Image.Resampling, interpolation.upper())
-                box = _centre_crop(image.size, size) if keep_aspect_ratio else None
-                image = image.resize(size, resample, box=box)
-        array = np.asarray(image)
-    if array.dtype != np.uint8:
-        array = array.astype(np.float32)
-    return array[:, :, None] if array.ndim == 2 else array
-
-
-def _centre_crop(size, target):
-    """Keras's crop box: the largest centred box with the target's aspect ratio."""
-    width, height = size
-    target_width, target_height = target
-    crop_height = min(height, (width * target_height) // target_width)
-    crop_width = min(width, (height * target_width) // target_height)
-    top, left = (height - crop_height) // 2, (width - crop_width) // 2
-    return (left, top, left + crop_width, top + crop_height)
 
 
 FRAME_CLASS_MODES = ("binary", "categorical", "input", "multi_output", "raw", "sparse", None)

@@ -48,13 +48,21 @@ def corrupt_tree(tree, tmp_path_factory):
     return root
 
 
-def both(tree, generator_kwargs=None, **kwargs):
+def both(tree, generator_kwargs=None, decoder="auto", **kwargs):
     generator_kwargs = generator_kwargs or {}
     keras = KerasGenerator(**generator_kwargs).flow_from_directory(str(tree), **kwargs)
     kaug = ImageDataGenerator(**generator_kwargs, device="cpu").flow_from_directory(
-        tree, num_workers=0, **kwargs
+        tree, num_workers=0, decoder=decoder, **kwargs
     )
     return keras, kaug
+
+
+def torchvision_decoder():
+    from kaug.data.decoding import torchvision_io
+
+    if torchvision_io() is None:
+        pytest.skip("torchvision.io does not import here")
+    return "torchvision"
 
 
 def test_listing_matches_keras(tree):
@@ -70,12 +78,17 @@ def test_listing_matches_keras(tree):
     assert "1/link.png" in kaug.filenames and not any(n.endswith(".txt") for n in kaug.filenames)
 
 
+@pytest.mark.parametrize("decoder", ["auto", "pil", "torchvision"])
 @pytest.mark.parametrize("color_mode", ["grayscale", "rgb", "rgba"])
 @pytest.mark.parametrize("class_mode", ["categorical", "binary", "sparse", "input", None])
-def test_batches_match_keras(tree, color_mode, class_mode):
+def test_batches_match_keras(tree, color_mode, class_mode, decoder):
+    """Every decoder serves Keras's pixels: kornia-rs for the files at 28x28
+    ("auto"), torchvision.io for the JPEGs, PIL for the rest (mixed batches)."""
+    if decoder == "torchvision":
+        torchvision_decoder()
     kwargs = dict(target_size=(28, 28), color_mode=color_mode, class_mode=class_mode,
                   batch_size=43, shuffle=False, interpolation="bilinear")  # fmt: skip
-    keras, kaug = both(tree, {"rescale": 1 / 255}, **kwargs)
+    keras, kaug = both(tree, {"rescale": 1 / 255}, decoder, **kwargs)
     expected, served = keras[0], next(iter(kaug))
     if class_mode is None:
         expected, served = (expected,), (served,)
@@ -137,6 +150,45 @@ def test_corrupt_files_are_skipped_with_one_warning_or_raise(corrupt_tree):
                                      on_error="raise")  # fmt: skip
     with pytest.raises(ValueError, match=r"Could not read image .*broken/bad.png"):
         list(strict)
+
+
+def test_jpegs_decoded_on_the_device_keep_order_and_report_corrupt_files(tree, tmp_path):
+    decoder = torchvision_decoder()
+    for label in ("0", "1"):
+        os.symlink(tree / label, tmp_path / label)
+    bad = tmp_path / "broken"
+    bad.mkdir()
+    data = (tree / "0" / "jpg_0.JPG").read_bytes()
+    (bad / "cut.jpg").write_bytes(data[: len(data) // 2])  # a JPEG header, half the pixels
+    Image.fromarray(np.full((28, 28, 3), 7, np.uint8)).save(bad / "fine.jpg")
+    gen = ImageDataGenerator(device="cpu")
+    kwargs = dict(target_size=(28, 28), class_mode="sparse", batch_size=64, shuffle=False)
+    loader = gen.flow_from_directory(tmp_path, decoder=decoder, num_workers=0, **kwargs)
+    reference = gen.flow_from_directory(tmp_path, decoder="pil", num_workers=0, **kwargs)
+    with pytest.warns(UserWarning, match=r"(?s)Skipped 1 unreadable image file.*broken/cut.jpg"):
+        ((x, y),) = list(loader)
+    with pytest.warns(UserWarning, match="broken/cut.jpg"):
+        ((expected_x, expected_y),) = list(reference)
+    assert len(x) == loader.samples - 1
+    torch.testing.assert_close(x, expected_x, rtol=0, atol=0)
+    torch.testing.assert_close(y, expected_y)
+    strict = gen.flow_from_directory(
+        tmp_path, decoder=decoder, num_workers=0, on_error="raise", **kwargs
+    )
+    with pytest.raises(ValueError, match=r"Could not read image .*broken/cut.jpg"):
+        list(strict)
+
+
+def test_decoder_choice_is_checked(tree, monkeypatch):
+    from kaug.data import decoding
+
+    gen = ImageDataGenerator(device="cpu")
+    with pytest.raises(ValueError, match="Received: decoder='gpu'"):
+        gen.flow_from_directory(tree, decoder="gpu")
+    monkeypatch.setattr(decoding, "torchvision_io", lambda: None)  # a broken torchvision
+    with pytest.raises(ValueError, match="needs torchvision.io.*Received: decoder='torchvision'"):
+        gen.flow_from_directory(tree, decoder="torchvision")
+    assert len(next(iter(gen.flow_from_directory(tree, num_workers=0)))[0]) == 32  # "auto"
 
 
 def test_bad_arguments_fail_up_front(tree, tmp_path):
