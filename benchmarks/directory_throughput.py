@@ -8,8 +8,11 @@ into class-per-folder trees, then measures one epoch of batches from each:
 - `keras.utils.image_dataset_from_directory` (where its backend can run it).
 
 All with the classic suite (rotation 90, shifts 0.2, flips) except Keras's
-`image_dataset_from_directory`, which only decodes. Also times the CPU decoders
-kaug could use, PIL against kornia-rs, per file. Median of `--repeats` epochs.
+`image_dataset_from_directory`, which only decodes. kaug runs with each of its
+decoders: "auto" (kornia-rs for files at the target size; on CUDA, JPEGs on the
+GPU), "pil" (Keras's decoder for every file) and "torchvision" (JPEGs decoded by
+torchvision.io on the device). Also times each decoder alone on the files' bytes.
+Median of `--repeats` epochs.
 
     python benchmarks/directory_throughput.py [--images 4000] [--size 28] [--repeats 3]
     python benchmarks/directory_throughput.py --smoke
@@ -61,11 +64,40 @@ def epoch_rate(make_loader, count, repeats):
     return statistics.median(rates)
 
 
-def decode_rate(paths, decode):
-    start = time.perf_counter()
-    for path in paths:
-        decode(path)
-    return len(paths) / (time.perf_counter() - start)
+def decode_rate(datas, decode):
+    """Files per second through `decode`, best of three passes."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for data in datas:
+            decode(data)
+        best = min(best, time.perf_counter() - start)
+    return len(datas) / best
+
+
+def decoder_rates(datas, size):
+    """Each decoder alone, on the files' bytes, in this process."""
+    import torch
+
+    from kaug.data import decoding
+
+    target = ("grayscale", (size, size))
+    rates = {"decode only: PIL": decode_rate(datas, lambda d: decoding.decode_pil(d, *target))}
+    header = decoding.read_header(datas[0])
+    kornia_rs = decoding.FileDecoder(*target, "nearest", False)
+    rates["decode only: kornia-rs"] = (
+        decode_rate(datas, kornia_rs)
+        if header is not None and decoding.kornia_rs_io() is not None
+        else "unavailable (kornia-rs missing or files not decodable by it)"
+    )
+    tvio = decoding.torchvision_io()
+    if tvio is not None and header is not None and header[0] == "jpeg":
+        tensors = [torch.frombuffer(bytearray(d), dtype=torch.uint8) for d in datas]
+        rates["decode only: torchvision.io (CPU)"] = decode_rate(
+            [tensors], lambda t: decoding.decode_jpegs(t, *target, "nearest", False,
+                                                       torch.device("cpu"))
+        ) * len(tensors)  # fmt: skip
+    return rates
 
 
 def main():
@@ -88,7 +120,6 @@ def main():
     from keras.src.legacy.preprocessing.image import ImageDataGenerator as KerasGenerator
 
     from kaug import ImageDataGenerator
-    from kaug.data.files import load_image
 
     kaug, legacy = ImageDataGenerator(**SUITE, device=args.device), KerasGenerator(**SUITE)
     target = dict(target_size=(args.size, args.size), color_mode="grayscale")
@@ -105,11 +136,8 @@ def main():
                     rates[name] = epoch_rate(make, count, repeats)
                 except Exception as error:  # a path this backend cannot run is reported
                     rates[name] = f"unavailable ({type(error).__name__}: {str(error)[:80]})"
-            paths = sorted(str(p) for p in root.rglob(f"*.{extension}"))[:500]
-            rates["decode only: PIL (kaug's decoder)"] = decode_rate(
-                paths, lambda p: load_image(p, "grayscale", (args.size, args.size))
-            )
-            rates["decode only: kornia-rs"] = _kornia_rs_rate(paths, extension)
+            paths = sorted(root.rglob(f"*.{extension}"))[:500]
+            rates.update(decoder_rates([p.read_bytes() for p in paths], args.size))
             report["results"][extension] = rates
             size = f"{args.size}x{args.size}"
             print(f"{extension.upper()}: {count} images of {size}, batch {args.batch_size}")
@@ -124,10 +152,14 @@ def main():
 
 def loaders_for(root, kaug, legacy, args, target):
     """name -> function giving one epoch of batches from the tree at `root`."""
+    kaug_loaders = {
+        f"kaug (decoder={decoder})": lambda decoder=decoder: kaug.flow_from_directory(
+            root, batch_size=args.batch_size, seed=0, decoder=decoder, **target
+        )
+        for decoder in ("auto", "pil", "torchvision")
+    }
     return {
-        "kaug": lambda: kaug.flow_from_directory(
-            root, batch_size=args.batch_size, seed=0, **target
-        ),
+        **kaug_loaders,
         "keras legacy": lambda: legacy.flow_from_directory(
             str(root), batch_size=args.batch_size, seed=0, **target
         ),
@@ -150,17 +182,6 @@ def _keras_dataset(root, args):
         root, image_size=(args.size, args.size), color_mode="grayscale",
         batch_size=args.batch_size, verbose=False,
     )  # fmt: skip
-
-
-def _kornia_rs_rate(paths, extension):
-    try:
-        import kornia_rs
-
-        read = kornia_rs.read_image_jpeg if extension == "jpg" else kornia_rs.read_image_png_u8
-        read(paths[0], "mono")
-        return decode_rate(paths, lambda p: read(p, "mono"))
-    except Exception as error:  # reported, as for the loaders
-        return f"unavailable ({type(error).__name__}: {str(error)[:80]})"
 
 
 if __name__ == "__main__":

@@ -745,7 +745,7 @@ class ImageDataGenerator:
                 batch) and torchvision imports, and resized there with PIL's
                 arithmetic; on the CPU, 8-bit PNGs and JPEGs already at
                 `target_size` are decoded by kornia-rs (bit-identical to PIL,
-                6-9x faster), the rest by PIL as in Keras. "pil": PIL for every
+                5-6x faster), the rest by PIL as in Keras. "pil": PIL for every
                 file, Keras's exact pixels everywhere. "torchvision": JPEGs
                 decoded by torchvision.io on the generator's device, CPU included.
             rank, world_size: as in `flow`: each rank gets a disjoint shard.

@@ -5,7 +5,7 @@ Three decoders, picked per file from its header:
 - PIL, Keras's own: every format, mode conversion, resize and crop. The reference,
   and the fallback whenever another decoder declines or fails.
 - kornia-rs, for 8-bit PNGs and JPEGs already at the target size: bit-identical to
-  PIL there (same zlib inflate; libjpeg-turbo for both), 6-9x faster on 28x28 digits.
+  PIL there (PNG is lossless; both use libjpeg-turbo for JPEG), 5-6x faster on 28x28 digits.
 - torchvision.io on the generator's device, for JPEGs (nvJPEG on CUDA), decoded a
   batch at a time in the main process and resized there. Worker processes only read
   those files' bytes.
