@@ -8,6 +8,11 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+try:  # before anything imports TensorFlow: the other order aborts (kaug.data.decoding)
+    import torchvision.io  # noqa: E402, F401
+except Exception:  # missing or broken: kaug's tests of it skip
+    pass
+
 DATA_DIR = pathlib.Path(
     os.environ.get("KAUG_DATA_DIR", pathlib.Path(__file__).resolve().parents[2] / "shared" / "data")
 )

@@ -37,3 +37,7 @@ def test_training_under_each_backend(backend, tmp_path):
     assert report["x_shape"] == [8, 28, 28, 1] and report["x_dtype"] == "torch.float32"
     if backend != "torch":
         assert report["x_contiguous"]  # the numpy hand-off is then a single copy
+    # importing torchvision after TensorFlow aborts the process: kaug refuses instead
+    assert report["tensorflow_imported"] or backend != "tensorflow"
+    expected = "refused" if report["tensorflow_imported"] else "ok"
+    assert report["torchvision_decoder"] == expected

@@ -14,6 +14,7 @@ Three decoders, picked per file from its header:
 import io
 import math
 import struct
+import sys
 import warnings
 from functools import cache
 
@@ -171,7 +172,12 @@ def kornia_rs_io():
 
 @cache
 def torchvision_io():
-    """torchvision.io, or None where torchvision is missing or cannot load its ops."""
+    """torchvision.io, or None where torchvision is missing or cannot load its ops,
+    or would be imported after TensorFlow: with tensorflow 2.21 and torchvision
+    0.29 that import aborts the process (both register the same LLVM options), a
+    crash no `except` catches. Keras's tensorflow backend imports TensorFlow first."""
+    if "tensorflow" in sys.modules and "torchvision" not in sys.modules:
+        return None
     try:
         import torchvision.io
 

@@ -66,7 +66,12 @@ def file_decoder(decoder, device, color_mode, target_size, interpolation, keep_a
     on_device = decoder == "torchvision" or (decoder == "auto" and device.type == "cuda")
     if on_device and decoding.torchvision_io() is None:
         if decoder == "torchvision":
-            raise invalid("decoder", decoder, "needs torchvision.io, which fails to import here")
+            raise invalid(
+                "decoder",
+                decoder,
+                "needs torchvision.io, which is missing, broken, or would be imported after "
+                "TensorFlow (Keras's tensorflow backend; that import aborts the process)",
+            )
         on_device = False  # "auto": decode on the CPU instead
     return decoding.FileDecoder(
         color_mode, target_size, interpolation, keep_aspect_ratio,

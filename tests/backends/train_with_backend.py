@@ -35,10 +35,18 @@ model.fit(datagen.flow(x, y, batch_size=64, seed=0), epochs=2, verbose=0)
 files = datagen.flow_from_directory(folder, target_size=(28, 28), color_mode="grayscale",
                                     class_mode="sparse", batch_size=64, num_workers=0)  # fmt: skip
 model.fit(files, epochs=1, verbose=0)
+tensorflow_imported = "tensorflow" in sys.modules  # even the torch backend's seeding does
+try:  # decodes on the device: refused, not a crash, where torchvision cannot be imported
+    next(iter(datagen.flow_from_directory(folder, target_size=(28, 28), decoder="torchvision")))
+    torchvision_decoder = "ok"
+except ValueError as error:
+    assert "Received: decoder='torchvision'" in str(error), error
+    torchvision_decoder = "refused"
 batch_x, batch_y = next(iter(datagen.flow(x, y, batch_size=8)))
 _, accuracy = model.evaluate(datagen.flow(x_test, y_test, augment=False), verbose=0)
 print(json.dumps({
     "backend": keras.backend.backend(), "accuracy": float(accuracy),
     "x_contiguous": bool(batch_x.is_contiguous()), "x_dtype": str(batch_x.dtype),
-    "x_shape": list(batch_x.shape),
+    "x_shape": list(batch_x.shape), "torchvision_decoder": torchvision_decoder,
+    "tensorflow_imported": tensorflow_imported,
 }))  # fmt: skip
