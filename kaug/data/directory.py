@@ -60,6 +60,17 @@ def _collate(items):
     )
 
 
+def _in_order(order, parts):
+    """One batch from (indices, images) parts, in the sampler's `order`."""
+    indices = torch.cat([part_indices for part_indices, _ in parts])
+    dtype = torch.promote_types(*(x.dtype for _, x in parts))
+    x = torch.cat([part.to(dtype) for _, part in parts])
+    position = {index: rank for rank, index in enumerate(order)}
+    permutation = sorted(range(len(indices)), key=lambda k: position[int(indices[k])])
+    permutation = torch.tensor(permutation, dtype=torch.int64)
+    return indices[permutation], x.index_select(0, permutation.to(x.device))
+
+
 def file_decoder(decoder, device, color_mode, target_size, interpolation, keep_aspect_ratio):
     """The `FileDecoder` a loader's workers run for `decoder` ("auto", "pil",
     "torchvision") on `device`."""
@@ -235,65 +246,44 @@ class FileLoader(torch.utils.data.DataLoader):
         the sampler's order; unreadable files raise or are collected in `failed`."""
         for files in batches:
             errors = list(files.failed)
-            indices, parts = [], []
+            parts = []  # (indices, images) decoded on the host, then on the device
             if files.images is not None:
-                indices.append(files.decoded)
                 images = files.images.to(self._device, non_blocking=True)
-                parts.append(images.permute(0, 3, 1, 2))
+                parts.append((files.decoded, images.permute(0, 3, 1, 2)))
             if files.encoded:
-                decoded, images = self._decode_on_device(files.encoded, errors)
-                indices.append(decoded)
-                parts.append(images)
+                parts.append(self._decode_on_device(files.encoded, errors))
             if errors and self.on_error == "raise":
                 index, error = errors[0]
                 raise ValueError(f"Could not read image {self.filepaths[index]}: {error}")
             failed.extend(errors)
-            parts = [part for part in parts if len(part)]
-            if not parts:
-                continue
+            parts = [(indices, x) for indices, x in parts if len(indices)]
             if len(parts) == 1:
-                yield indices[0] if len(indices) == 1 else torch.cat(indices), parts[0]
-                continue
-            yield self._in_order(files.order, indices, parts)
+                yield parts[0]
+            elif parts:
+                yield _in_order(files.order, parts)
 
     def _decode_on_device(self, encoded, errors):
-        """(indices, (N, C, H, W) images) of the JPEGs left to the device; a batch
-        the device cannot decode is decoded file by file on the host by PIL,
-        which names each unreadable file's error (appended to `errors`)."""
-        indices = torch.tensor([index for index, _ in encoded], dtype=torch.int64)
+        """(indices, (N, C, H, W) images) of the JPEGs left to the device. A batch
+        the device cannot decode is decoded file by file on the host by PIL, which
+        names each unreadable file's error (appended to `errors`)."""
         decode = self._decode
+        settings = (decode.color_mode, decode.target_size, decode.interpolation,
+                    decode.keep_aspect_ratio)  # fmt: skip
         try:
-            images = decoding.decode_jpegs(
-                [data for _, data in encoded], decode.color_mode, decode.target_size,
-                decode.interpolation, decode.keep_aspect_ratio, self._device,
-            )  # fmt: skip
-            return indices, images
+            images = decoding.decode_jpegs([data for _, data in encoded], *settings, self._device)
         except Exception:  # some file in the batch is not a JPEG torchvision reads
-            pass
+            images = None
+        if images is not None:
+            return torch.tensor([index for index, _ in encoded], dtype=torch.int64), images
         kept, arrays = [], []
         for index, data in encoded:
             try:
-                arrays.append(decoding.decode_pil(
-                    data.numpy().tobytes(), decode.color_mode, decode.target_size,
-                    decode.interpolation, decode.keep_aspect_ratio,
-                ))  # fmt: skip
+                arrays.append(decoding.decode_pil(data.numpy().tobytes(), *settings))
                 kept.append(index)
             except Exception as error:  # reported with its path, as a worker's failure
                 errors.append((index, f"{type(error).__name__}: {error}"))
-        if not arrays:
-            return indices[:0], torch.empty(0, device=self._device)
-        images = torch.from_numpy(np.stack(arrays)).to(self._device).permute(0, 3, 1, 2)
-        return torch.tensor(kept, dtype=torch.int64), images
-
-    def _in_order(self, order, indices, parts):
-        """One batch from host-decoded and device-decoded parts, in sampler order."""
-        indices = torch.cat(indices)
-        dtype = torch.promote_types(parts[0].dtype, parts[1].dtype)
-        x = torch.cat([part.to(dtype) for part in parts])
-        position = {index: rank for rank, index in enumerate(order)}
-        permutation = sorted(range(len(indices)), key=lambda k: position[int(indices[k])])
-        permutation = torch.tensor(permutation, dtype=torch.int64)
-        return indices[permutation], x.index_select(0, permutation.to(x.device))
+        images = torch.from_numpy(np.stack(arrays)) if arrays else torch.empty(0, 1, 1, 1)
+        return torch.tensor(kept, dtype=torch.int64), images.to(self._device).permute(0, 3, 1, 2)
 
     def _report(self, failed):
         if failed:
