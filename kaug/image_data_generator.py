@@ -15,10 +15,9 @@ import torch
 from kaug import distributed
 from kaug._checks import check_choice, check_int, check_number, check_rank, invalid
 from kaug._tensors import as_tensor, from_nchw, resolve_device, to_nchw, to_numpy
-from kaug.data.decoding import DECODERS
+from kaug.data.decoding import COLOR_MODES, DECODERS
 from kaug.data.directory import FileLoader
 from kaug.data.files import (
-    COLOR_MODES,
     FRAME_CLASS_MODES,
     IMAGE_EXTENSIONS,
     check_interpolation,

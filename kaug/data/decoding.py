@@ -25,7 +25,7 @@ DECODERS = ("auto", "pil", "torchvision")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_CHANNELS = {0: 1, 2: 3, 6: 4}  # colour type -> channels, 8-bit L / RGB / RGBA
 _JPEG_FRAMES = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers
-_CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
+COLOR_MODES = {"grayscale": 1, "rgb": 3, "rgba": 4}  # Keras color_mode -> channels
 
 
 def decode_pil(data, color_mode="rgb", target_size=None, interpolation="nearest",
@@ -129,7 +129,7 @@ def convertible(channels, color_mode):
     """Whether PIL's conversion from `channels` to `color_mode` is a plain channel
     copy (L->RGB, L/RGB->RGBA with opaque alpha, RGBA->RGB) that kaug redoes; a
     conversion to grayscale is PIL's weighted sum, left to PIL."""
-    target = _CHANNELS[color_mode]
+    target = COLOR_MODES[color_mode]
     return channels == target or (target > 1 and channels in (1, 3, 4))
 
 
@@ -137,7 +137,7 @@ def convert_channels(pixels, color_mode, channel_axis=-1):
     """uint8 pixels with 1, 3 or 4 channels in `color_mode`, as PIL converts them
     (numpy arrays or torch tensors; `convertible` must hold)."""
     module = torch if isinstance(pixels, torch.Tensor) else np
-    target, channels = _CHANNELS[color_mode], pixels.shape[channel_axis]
+    target, channels = COLOR_MODES[color_mode], pixels.shape[channel_axis]
     if channels == target:
         return pixels
     colour = pixels.narrow(channel_axis, 0, min(channels, 3)) if module is torch else (

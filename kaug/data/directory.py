@@ -179,7 +179,7 @@ class FileLoader(torch.utils.data.DataLoader):
         self.class_mode = class_mode
         self.num_classes = num_classes
         self.target_size = tuple(target_size)
-        channels = {"grayscale": 1, "rgb": 3, "rgba": 4}[color_mode]
+        channels = decoding.COLOR_MODES[color_mode]
         self.image_shape = (
             (*self.target_size, channels)
             if engine.data_format == "channels_last"

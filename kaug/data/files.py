@@ -15,7 +15,6 @@ import numpy as np
 from kaug._checks import invalid
 
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "bmp", "ppm", "tif", "tiff")
-COLOR_MODES = {"grayscale": 1, "rgb": 3, "rgba": 4}
 
 
 def _valid_files(directory, follow_links):
