@@ -134,29 +134,20 @@ def convertible(channels, color_mode):
 
 
 def convert_channels(pixels, color_mode, channel_axis=-1):
-    """uint8 pixels with 1, 3 or 4 channels in `color_mode`, as PIL converts them
-    (numpy arrays or torch tensors; `convertible` must hold)."""
-    module = torch if isinstance(pixels, torch.Tensor) else np
+    """uint8 pixels (a tensor) with 1, 3 or 4 channels in `color_mode`, as PIL
+    converts them (`convertible` must hold)."""
     target, channels = COLOR_MODES[color_mode], pixels.shape[channel_axis]
     if channels == target:
         return pixels
-    colour = pixels.narrow(channel_axis, 0, min(channels, 3)) if module is torch else (
-        np.take(pixels, range(min(channels, 3)), axis=channel_axis)
-    )  # fmt: skip
+    colour = pixels.narrow(channel_axis, 0, min(channels, 3))
     if channels == 1:
         shape = list(colour.shape)
         shape[channel_axis] = 3
-        colour = colour.expand(shape) if module is torch else np.broadcast_to(colour, shape)
+        colour = colour.expand(shape)
     if target == 3:
-        return colour.contiguous() if module is torch else np.ascontiguousarray(colour)
-    shape = list(colour.shape)
-    shape[channel_axis] = 1
-    opaque = (
-        torch.full(shape, 255, dtype=torch.uint8, device=pixels.device)
-        if module is torch
-        else np.full(shape, 255, np.uint8)
-    )
-    return module.concatenate([colour, opaque], channel_axis)
+        return colour.contiguous()
+    opaque = torch.full_like(colour.narrow(channel_axis, 0, 1), 255)
+    return torch.cat([colour, opaque], channel_axis)
 
 
 @cache
@@ -211,7 +202,7 @@ class FileDecoder:
             if self.fast and header[1:3] == self.target_size:
                 pixels = _decode_kornia_rs(data, header)
                 if pixels is not None:
-                    return convert_channels(pixels, self.color_mode)
+                    return convert_channels(torch.from_numpy(pixels), self.color_mode).numpy()
         return decode_pil(
             data, self.color_mode, self.target_size, self.interpolation, self.keep_aspect_ratio
         )
