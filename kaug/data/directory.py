@@ -42,7 +42,7 @@ class _ImageFiles(torch.utils.data.Dataset):
 class _Files(NamedTuple):
     """One batch of files as the workers hand it over."""
 
-    order: list  # every readable file's index, in the sampler's order
+    order: torch.Tensor  # every readable file's index, in the sampler's order
     decoded: torch.Tensor  # their indices, for `images`
     images: torch.Tensor | None  # (B, H, W, C), decoded on the CPU
     encoded: list  # (index, JPEG bytes as a uint8 tensor) left to the device
@@ -52,7 +52,7 @@ class _Files(NamedTuple):
 def _collate(items):
     decoded = [(index, out) for index, out, _ in items if isinstance(out, np.ndarray)]
     return _Files(
-        order=[index for index, _, error in items if error is None],
+        order=torch.tensor([index for index, _, error in items if error is None]),
         decoded=torch.tensor([index for index, _ in decoded], dtype=torch.int64),
         images=torch.from_numpy(np.stack([out for _, out in decoded])) if decoded else None,
         encoded=[(index, out) for index, out, _ in items if isinstance(out, torch.Tensor)],
@@ -65,10 +65,10 @@ def _in_order(order, parts):
     indices = torch.cat([part_indices for part_indices, _ in parts])
     dtype = torch.promote_types(*(x.dtype for _, x in parts))
     x = torch.cat([part.to(dtype) for _, part in parts])
-    position = {index: rank for rank, index in enumerate(order)}
-    permutation = sorted(range(len(indices)), key=lambda k: position[int(indices[k])])
-    permutation = torch.tensor(permutation, dtype=torch.int64)
-    return indices[permutation], x.index_select(0, permutation.to(x.device))
+    ascending, where = indices.sort()
+    order = order[torch.isin(order, indices)]  # less any file the device fallback lost
+    permutation = where[torch.searchsorted(ascending, order)]
+    return order, x.index_select(0, permutation.to(x.device, non_blocking=True))
 
 
 def file_decoder(decoder, device, color_mode, target_size, interpolation, keep_aspect_ratio):
