@@ -239,19 +239,20 @@ def decode_jpegs(datas, color_mode, target_size, interpolation, keep_aspect_rati
             images = tvio.decode_jpeg(datas, mode=unchanged, device=device)
         else:
             images = [tvio.decode_jpeg(data, mode=unchanged) for data in datas]
+
+    def prepare(batch):
+        batch = resize_like_pil(batch, target_size, interpolation, keep_aspect_ratio)
+        return convert_channels(batch, color_mode, channel_axis=1)  # opaque alpha after
+
     by_size = {}
     for position, image in enumerate(images):
         by_size.setdefault(tuple(image.shape), []).append(position)
+    if len(by_size) == 1:  # the usual case: one stack, one resize
+        return prepare(torch.stack(images))
     resized = {}
     for positions in by_size.values():
-        batch = resize_like_pil(
-            torch.stack([images[p] for p in positions]), target_size, interpolation,
-            keep_aspect_ratio,
-        )  # fmt: skip
-        batch = convert_channels(batch, color_mode, channel_axis=1)  # opaque alpha after
+        batch = prepare(torch.stack([images[p] for p in positions]))
         resized.update(zip(positions, batch, strict=True))
-    if len(by_size) == 1:
-        return batch
     return torch.stack([resized[position] for position in range(len(images))])
 
 

@@ -209,3 +209,17 @@ def test_jpegs_go_to_the_device_only_when_asked(digit_files):
     png = digit_files["PNG", 1][0]
     assert isinstance(FileDecoder("rgb", (28, 28), "nearest", False, jpeg_on_device=True)(png),
                       np.ndarray)  # fmt: skip
+
+
+def test_torchvision_resizes_a_batch_of_mixed_sizes_in_order(mnist):
+    if decoding.torchvision_io() is None:
+        pytest.skip("torchvision.io does not import here")
+    sizes = [(28, 28), (40, 30), (28, 28), (17, 23), (40, 30)]
+    datas = [
+        encode(np.asarray(Image.fromarray(digit).resize(size[::-1])), "JPEG", quality=90)
+        for digit, size in zip(mnist["x_train"][:5], sizes, strict=True)
+    ]
+    tensors = [torch.frombuffer(bytearray(data), dtype=torch.uint8) for data in datas]
+    out = decode_jpegs(tensors, "rgb", (28, 28), "nearest", False, torch.device("cpu"))
+    expected = np.stack([decode_pil(data, "rgb", (28, 28), "nearest") for data in datas])
+    np.testing.assert_array_equal(out.permute(0, 2, 3, 1).numpy(), expected)
