@@ -31,6 +31,18 @@ def picture(digit, channels):
     return np.stack(planes[:channels], -1)
 
 
+def assert_decodes_as_pil(data, color_mode, target=(28, 28)):
+    """kaug's CPU decoder gives PIL's pixels, or fails where PIL fails."""
+    decode = FileDecoder(color_mode, target, "nearest", False)
+    try:
+        expected = decode_pil(data, color_mode, target)
+    except Exception:
+        with pytest.raises(Exception):  # noqa: B017 -- PIL's own error
+            decode(data)
+        return
+    np.testing.assert_array_equal(decode(data), expected)
+
+
 @pytest.fixture(scope="module")
 def digit_files(mnist):
     """(format, native channels) -> encoded bytes of 24 real digits."""
@@ -68,15 +80,7 @@ def test_headers_decline_what_kornia_rs_would_not_reproduce(mnist):
     for data in declined:
         assert read_header(data) is None
         for color_mode in COLOR_MODES:  # PIL decodes them (or fails) as in Keras
-            try:
-                expected = decode_pil(data, color_mode, (28, 28))
-            except Exception:
-                with pytest.raises(Exception):  # noqa: B017 -- PIL's own error
-                    FileDecoder(color_mode, (28, 28), "nearest", False)(data)
-                continue
-            np.testing.assert_array_equal(
-                FileDecoder(color_mode, (28, 28), "nearest", False)(data), expected
-            )
+            assert_decodes_as_pil(data, color_mode)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -105,19 +109,10 @@ def test_fast_decoder_matches_pil_on_any_image(seed, size, channels, format, col
 def test_truncated_files_fail_as_in_pil(digit_files):
     """kornia-rs never accepts a file PIL rejects: a cut file raises PIL's error or
     decodes to PIL's pixels."""
-    for (_format, _channels), datas in digit_files.items():
+    for datas in digit_files.values():
         data = datas[0]
         for cut in range(8, len(data), max(1, len(data) // 25)):
-            part = data[:cut]
-            try:
-                expected = decode_pil(part, "rgb", (28, 28))
-            except Exception:
-                with pytest.raises(Exception):  # noqa: B017 -- PIL's own error
-                    FileDecoder("rgb", (28, 28), "nearest", False)(part)
-                continue
-            np.testing.assert_array_equal(
-                FileDecoder("rgb", (28, 28), "nearest", False)(part), expected
-            )
+            assert_decodes_as_pil(data[:cut], "rgb")
 
 
 def pil_resize(images, target, interpolation, keep_aspect_ratio=False):
