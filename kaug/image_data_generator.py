@@ -4,16 +4,30 @@ The only module that imports keras, and only to read its configuration.
 """
 
 import functools
+import inspect
 import json
-import numbers
 import os
 import warnings
+import zipfile
+import zlib
 
 import numpy as np
 import torch
 
 from kaug import distributed
-from kaug._checks import check_choice, check_int, check_number, check_rank, invalid
+from kaug._checks import (
+    check_bool,
+    check_choice,
+    check_fraction,
+    check_int,
+    check_number,
+    check_rank,
+    check_seed,
+    invalid,
+    is_number,
+    scalar,
+    shape_of,
+)
 from kaug._tensors import as_tensor, from_nchw, resolve_device, to_nchw, to_numpy
 from kaug.data.decoding import COLOR_MODES, DECODERS
 from kaug.data.directory import FileLoader
@@ -27,8 +41,21 @@ from kaug.data.files import (
 from kaug.data.io import ImageWriter, image_grid, save_image, to_uint8_images
 from kaug.data.loaders import ArrayLoader
 from kaug.sampling import make_generator
-from kaug.stats import StatsAccumulator, free_memory, zca_memory_needed
-from kaug.transforms.base import BatchFunction, BatchTransform, deserialize, serialize
+from kaug.stats import (
+    STATISTICS,
+    FittedStatistics,
+    StatsAccumulator,
+    check_statistic,
+    free_memory,
+    zca_memory_needed,
+)
+from kaug.transforms.base import (
+    BatchFunction,
+    BatchTransform,
+    deserialize,
+    safe_mode_scope,
+    serialize,
+)
 from kaug.transforms.intensity import RandomSaltAndPepper
 from kaug.transforms.keras import KerasAugmentation
 from kaug.transforms.morphology import RandomErosion
@@ -74,19 +101,19 @@ def _warn_unfitted(argument):
 class _FittedStatistic:
     """`mean`, `std`, `zca_whitening_matrix`: numpy in Keras's shapes, settable by hand.
 
-    Setting one drops the device copies the batch engine caches.
+    Reads come from the generator's current `FittedStatistics` snapshot; setting
+    one checks the value, copies it (read-only) and swaps in a new snapshot.
     """
 
     def __set_name__(self, owner, name):
-        self.attribute = "_" + name
+        self.name = name
 
     def __get__(self, generator, owner=None):
-        return self if generator is None else getattr(generator, self.attribute, None)
+        return self if generator is None else getattr(generator._fitted, self.name)
 
     def __set__(self, generator, value):
-        value = None if value is None else np.asarray(value, dtype=generator.dtype)
-        setattr(generator, self.attribute, value)
-        generator._device_stats = {}
+        value = check_statistic(self.name, value, generator._statistics_dtype)
+        generator._fitted = generator._fitted.replace(**{self.name: value})
 
 
 class ImageDataGenerator:
@@ -192,23 +219,28 @@ class ImageDataGenerator:
         self.dtype = self._check_dtype(dtype)
         self._torch_dtype = _DTYPES[self.dtype]
         self._compute_dtype = torch.float64 if self.dtype == "float64" else torch.float32
+        # Statistics keep at least float32: a float16 mean of large data would be inf.
+        self._statistics_dtype = "float64" if self.dtype == "float64" else "float32"
         self.device = resolve_device(device)
 
-        self.featurewise_center = bool(featurewise_center)
-        self.samplewise_center = bool(samplewise_center)
-        self.featurewise_std_normalization = bool(featurewise_std_normalization)
-        self.samplewise_std_normalization = bool(samplewise_std_normalization)
-        self.zca_whitening = bool(zca_whitening)
-        self.zca_epsilon = float(check_number("zca_epsilon", zca_epsilon, minimum=0))
+        self.featurewise_center = check_bool("featurewise_center", featurewise_center)
+        self.samplewise_center = check_bool("samplewise_center", samplewise_center)
+        self.featurewise_std_normalization = check_bool(
+            "featurewise_std_normalization", featurewise_std_normalization
+        )
+        self.samplewise_std_normalization = check_bool(
+            "samplewise_std_normalization", samplewise_std_normalization
+        )
+        self.zca_whitening = check_bool("zca_whitening", zca_whitening)
+        # Keras takes 0, whose whitening matrix is infinite wherever the data are flat.
+        self.zca_epsilon = float(check_number("zca_epsilon", zca_epsilon, 0, exclusive=True))
         self._couple_standardization_flags()
 
-        if rescale is not None:
-            check_number("rescale", rescale)
-        self.rescale = rescale
+        self.rescale = None if rescale is None else check_number("rescale", rescale)
         if preprocessing_function is not None and not callable(preprocessing_function):
             raise invalid("preprocessing_function", preprocessing_function, "must be callable")
         self.preprocessing_function = preprocessing_function
-        check_number("validation_split", validation_split)
+        validation_split = check_number("validation_split", validation_split)
         if validation_split and not 0 < validation_split < 1:
             raise invalid("validation_split", validation_split, "must be strictly between 0 and 1")
         self._validation_split = validation_split
@@ -221,25 +253,25 @@ class ImageDataGenerator:
             zoom_range=zoom_range,
             channel_shift_range=channel_shift_range,
             brightness_range=brightness_range,
-            horizontal_flip=horizontal_flip,
-            vertical_flip=vertical_flip,
+            horizontal_flip=check_bool("horizontal_flip", horizontal_flip),
+            vertical_flip=check_bool("vertical_flip", vertical_flip),
             fill_mode=fill_mode,
             cval=cval,
             interpolation_order=interpolation_order,
             dtype=self._compute_dtype,
         )
-        self.rotation_range = rotation_range
-        self.width_shift_range = width_shift_range
-        self.height_shift_range = height_shift_range
+        self.rotation_range = scalar(rotation_range)
+        self.width_shift_range = scalar(width_shift_range)
+        self.height_shift_range = scalar(height_shift_range)
         self.brightness_range = brightness_range
-        self.shear_range = shear_range
+        self.shear_range = scalar(shear_range)
         self.zoom_range = list(self._augmentation.zoom_range)
-        self.channel_shift_range = channel_shift_range
+        self.channel_shift_range = scalar(channel_shift_range)
         self.fill_mode = fill_mode
-        self.cval = cval
-        self.horizontal_flip = horizontal_flip
-        self.vertical_flip = vertical_flip
-        self.interpolation_order = interpolation_order
+        self.cval = scalar(cval)
+        self.horizontal_flip = self._augmentation.horizontal_flip
+        self.vertical_flip = self._augmentation.vertical_flip
+        self.interpolation_order = self._augmentation.interpolation_order
 
         extras = [self._shortcut("erosion", erosion), self._shortcut("salt_pepper", salt_pepper)]
         user_transforms = self._check_transforms(transforms)
@@ -247,7 +279,7 @@ class ImageDataGenerator:
         self._config = self._normalized_config(given, user_transforms)
 
         self._generator = make_generator(self.device)
-        self.mean = self.std = self.zca_whitening_matrix = None
+        self._fitted = FittedStatistics()
 
     @functools.cached_property
     def _contiguous_batches(self):
@@ -260,21 +292,31 @@ class ImageDataGenerator:
     def _shortcut(name, value):
         """`erosion=` / `salt_pepper=`: False, True, a probability or a dict of arguments."""
         cls, defaults = _SHORTCUTS[name]
+        value = scalar(value)
         if value is False or value is None:
             return None
         if value is True:
             return cls(**defaults)
-        if isinstance(value, numbers.Real) and not isinstance(value, bool):
-            return cls(**{**defaults, "p": value})
+        if is_number(value):
+            return cls(**{**defaults, "p": check_fraction(name, value)})
         if isinstance(value, dict):
-            return cls(**{**defaults, **value})
+            try:
+                return cls(**{**defaults, **value})
+            except (TypeError, ValueError) as error:
+                raise invalid(
+                    name, value, f"must hold {cls.__name__}'s arguments ({error})"
+                ) from None
         raise invalid(name, value, "must be a bool, a probability or a dict of arguments")
 
     @staticmethod
     def _check_transforms(transforms):
+        if transforms is not None and not isinstance(transforms, (list, tuple)):
+            raise invalid(
+                "transforms", transforms, "must be a list of BatchTransforms or functions"
+            )
         checked = []
         for item in transforms or ():
-            if isinstance(item, dict) and "class_name" in item:
+            if isinstance(item, dict):
                 item = deserialize(item)
             elif not isinstance(item, BatchTransform) and callable(item):
                 item = BatchFunction(item)
@@ -285,7 +327,7 @@ class ImageDataGenerator:
 
     def _normalized_config(self, given, user_transforms):
         """The constructor arguments as they took effect (get_config's answer)."""
-        config = dict(given)
+        config = {key: scalar(value) for key, value in given.items()}
         config.update(
             featurewise_center=self.featurewise_center,
             featurewise_std_normalization=self.featurewise_std_normalization,
@@ -377,43 +419,29 @@ class ImageDataGenerator:
     std = _FittedStatistic()
     zca_whitening_matrix = _FittedStatistic()
 
-    def _image_tensor(self, value):
-        """A statistic broadcastable over one image, as a (C, H, W)-broadcastable tensor."""
-        value = np.asarray(value).reshape((1,) * (3 - np.ndim(value)) + np.shape(value))
-        if self.data_format == "channels_last":
-            value = value.transpose(2, 0, 1)
-        return torch.as_tensor(value, dtype=self._compute_dtype, device=self.device)
-
-    def _featurewise_affine(self):
+    def _featurewise_affine(self, fitted):
         """(scale, shift) so that featurewise center + std is `x * scale + shift`."""
-        key = ("affine", self.featurewise_center, self.featurewise_std_normalization)
-        if key not in self._device_stats:
-            scale = shift = None
-            if self.featurewise_center:
-                if self.mean is None:
-                    _warn_unfitted("featurewise_center")
-                else:
-                    shift = -self._image_tensor(self.mean)
-            if self.featurewise_std_normalization:
-                if self.std is None:
-                    _warn_unfitted("featurewise_std_normalization")
-                else:
-                    scale = 1.0 / (self._image_tensor(self.std) + 1e-6)
-                    shift = None if shift is None else shift * scale
-            self._device_stats[key] = (scale, shift)
-        return self._device_stats[key]
+        center, normalize = self.featurewise_center, self.featurewise_std_normalization
+        if center and fitted.mean is None:
+            _warn_unfitted("featurewise_center")
+        if normalize and fitted.std is None:
+            _warn_unfitted("featurewise_std_normalization")
 
-    def _zca_tensor(self):
-        if "zca" not in self._device_stats:
-            if self.zca_whitening_matrix is None:
-                _warn_unfitted("zca_whitening")
-                return None
-            # float64: small zca_epsilon makes W ill-conditioned, and a float32
-            # product loses up to 1e-3 of the result to summation order alone.
-            self._device_stats["zca"] = torch.as_tensor(
-                self.zca_whitening_matrix, dtype=torch.float64, device=self.device
-            )
-        return self._device_stats["zca"]
+        def affine():
+            tensor = functools.partial(
+                fitted.image_tensor,
+                data_format=self.data_format, dtype=self._compute_dtype, device=self.device,
+            )  # fmt: skip
+            scale = shift = None
+            if center and fitted.mean is not None:
+                shift = -tensor("mean")
+            if normalize and fitted.std is not None:
+                scale = 1.0 / (tensor("std") + 1e-6)
+                shift = None if shift is None else shift * scale
+            return scale, shift
+
+        key = ("affine", center, normalize, self.data_format, self._compute_dtype, self.device)
+        return fitted.cached(key, affine)
 
     # -- the batch engine: (B, C, H, W) tensors on the device -----------------------
 
@@ -436,7 +464,13 @@ class ImageDataGenerator:
         return x, masks
 
     def _standardize_batch(self, x):
-        """Keras's `standardize`, per image, on a batch; never modifies `x`."""
+        """Keras's `standardize`, per image, on a batch; never modifies `x`.
+
+        The fitted statistics are read once: a batch never mixes two fits.
+        """
+        fitted = self._fitted
+        if self.featurewise_center or self.featurewise_std_normalization or self.zca_whitening:
+            fitted.check_image(self._image_shape(tuple(x.shape[1:])), self.data_format)
         x = x.to(self._compute_dtype)
         if self.preprocessing_function is not None:
             x = self._preprocess(x)
@@ -447,14 +481,16 @@ class ImageDataGenerator:
         if self.samplewise_std_normalization:
             x = x / (x.std((1, 2, 3), correction=0, keepdim=True) + 1e-6)
         if self.featurewise_center or self.featurewise_std_normalization:
-            scale, shift = self._featurewise_affine()
+            scale, shift = self._featurewise_affine(fitted)
             if scale is not None:
                 x = x * scale
             if shift is not None:
                 x = x + shift
         if self.zca_whitening:
-            matrix = self._zca_tensor()
-            if matrix is not None:
+            if fitted.zca_whitening_matrix is None:
+                _warn_unfitted("zca_whitening")
+            else:
+                matrix = fitted.zca_tensor(self.device)
                 image = from_nchw(x, self.data_format)
                 flat = image.reshape(x.shape[0], -1).to(torch.float64)
                 whitened = (flat @ matrix).to(x.dtype).reshape(image.shape)
@@ -462,20 +498,47 @@ class ImageDataGenerator:
         return x
 
     def _preprocess(self, x):
-        """Run the user's per-image numpy function, as Keras does (host round trip)."""
+        """Run the user's per-image numpy function, as Keras does (host round trip).
+
+        Each call gets its own copy of its image: functions that work in place
+        (Keras applications' `preprocess_input`) touch nothing else.
+        """
         images = to_numpy(from_nchw(x, self.data_format)).astype(self.dtype, copy=False)
         if len(images) == 0:
             return x
-        out = np.stack([np.asarray(self.preprocessing_function(image)) for image in images])
-        return to_nchw(as_tensor(out, self.device), self.data_format).to(self._compute_dtype)
+        outputs = [np.asarray(self.preprocessing_function(image.copy())) for image in images]
+        if any(out.shape != images.shape[1:] for out in outputs):
+            shapes = sorted({out.shape for out in outputs})
+            raise invalid(
+                "preprocessing_function",
+                self.preprocessing_function,
+                f"must return an image of its input's shape {images.shape[1:]}; returned {shapes}",
+            )
+        out = as_tensor(np.stack(outputs), self.device, "preprocessing_function's output")
+        return to_nchw(out, self.data_format).to(self._compute_dtype)
 
     # -- the public API: the kind of array in is the kind out ----------------------
 
     def _to_batch(self, x, rank=4, what="a batch of images"):
-        """Validate and view a user array as a (B, C, H, W) tensor on the device."""
+        """A user array as a (B, C, H, W) tensor on the device, after the checks every
+        entry point shares; a copy, so nothing kaug or a user function does to it can
+        reach the caller's array."""
         check_rank("x", x, rank, what)
-        tensor = as_tensor(x, self.device)
-        return to_nchw(tensor[None] if rank == 3 else tensor, self.data_format)
+        tensor = as_tensor(x, self.device, copy=True)
+        batch = to_nchw(tensor[None] if rank == 3 else tensor, self.data_format)
+        self._check_images(batch, x)
+        return batch
+
+    def _check_images(self, batch, x, name="x"):
+        """Images need a pixel and a channel, and finite values (NaN would spread to
+        every statistic and through the warp)."""
+        if min(batch.shape[1:]) < 1:
+            raise ValueError(
+                f"`{name}` must hold images of at least one channel, row and column "
+                f"({self.data_format}). Received: {name}.shape={tuple(x.shape)}"
+            )
+        if batch.is_floating_point() and not bool(torch.isfinite(batch).all()):
+            raise invalid(name, "data with NaN or infinite values", "must hold finite values only")
 
     def _from_batch(self, batch, like, rank=4):
         out = from_nchw(batch, self.data_format).to(self._torch_dtype)
@@ -483,6 +546,7 @@ class ImageDataGenerator:
         return out if isinstance(like, torch.Tensor) else to_numpy(out)
 
     def _generator_for(self, seed):
+        seed = check_seed(seed)
         return self._generator if seed is None else make_generator(self.device, seed)
 
     def augment(self, x, seed=None):
@@ -512,7 +576,7 @@ class ImageDataGenerator:
         Returns:
             The standardized data, same kind and rank as `x`.
         """
-        rank = x.ndim if isinstance(x, torch.Tensor) else np.ndim(x)
+        rank = len(shape_of(x) or ())
         if rank not in (3, 4):
             check_rank("x", x, 4, "an image (rank 3) or a batch of images")
         batch = self._to_batch(x, rank)
@@ -530,9 +594,19 @@ class ImageDataGenerator:
             flip_vertical, channel_shift_intensity, brightness. `tx` is drawn from
             `width_shift_range` and `ty` from `height_shift_range`.
         """
-        img_shape = tuple(img_shape)
-        if len(img_shape) != 3:
-            raise invalid("img_shape", img_shape, "must be the shape of one image (rank 3)")
+        try:
+            img_shape = tuple(scalar(size) for size in img_shape)
+        except TypeError:
+            img_shape = None
+        if (
+            img_shape is None
+            or len(img_shape) != 3
+            or not all(isinstance(size, int) and not isinstance(size, bool) for size in img_shape)
+            or min(img_shape) < 1
+        ):
+            raise invalid(
+                "img_shape", img_shape, "must be the shape of one image (three positive ints)"
+            )
         shape = (
             1,
             img_shape[self.channel_axis - 1],
@@ -644,34 +718,55 @@ class ImageDataGenerator:
             x, misc = x
             extras = tuple(misc) if isinstance(misc, list) else (misc,)
         check_rank("x", x, 4, "a batch of images")
-        for name, value in [
-            ("y", y),
-            ("sample_weight", sample_weight),
-            *[("x[1]", e) for e in extras],
-        ]:
-            if value is not None and len(value) != len(x):
-                raise ValueError(
-                    f"`{name}` must have one entry per image in `x`. "
-                    f"Received: len(x)={len(x)}, len({name})={len(value)}"
-                )
-        check_int("batch_size", batch_size, minimum=1)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise invalid("seed", seed, "must be an int or None")
-        x, y, sample_weight, extras = self._subset(
-            x, y, sample_weight, extras, subset, ignore_class_split
+        x = as_tensor(x, "cpu", "x")
+        y, sample_weight, *extras = (
+            self._per_image(name, value, len(x))
+            for name, value in [
+                ("masks" if masks is not None else "y", y),
+                ("sample_weight", sample_weight),
+                *[(f"x[1][{i}]", e) for i, e in enumerate(extras)],
+            ]
         )
+        check_int("batch_size", batch_size, minimum=1)
+        seed = check_seed(seed)
+        augment = check_bool("augment", augment)
+        if resident is not None:
+            resident = check_bool("resident", resident)
+        x, y, sample_weight, extras = self._subset(
+            x, y, sample_weight, tuple(extras), subset, ignore_class_split
+        )
+        if len(x) == 0:
+            part = "" if subset is None else f" (its {subset!r} subset is empty)"
+            raise invalid("x", f"array of shape {tuple(x.shape)}{part}", "must hold an image")
+        self._check_images(to_nchw(x, self.data_format), x)
+        if sample_weight is not None and not bool(torch.isfinite(sample_weight).all()):
+            raise invalid("sample_weight", "weights with NaN or inf", "must be finite")
         self._warn_channels(x)
         if masks is not None and self._spatial(y) != self._spatial(x):
             raise ValueError(
                 "`masks` must have the height and width of the images. "
                 f"Received: masks.shape={tuple(y.shape)}, x.shape={tuple(x.shape)}"
             )
+        shuffle = check_bool("shuffle", shuffle)
         writer = None if save_to_dir is None else ImageWriter(save_to_dir, save_prefix, save_format)
         return ArrayLoader(
             self, x, y, sample_weight, extras,
-            batch_size=batch_size, shuffle=bool(shuffle), seed=seed, y_is_mask=masks is not None,
+            batch_size=batch_size, shuffle=shuffle, seed=seed, y_is_mask=masks is not None,
             augment=augment, writer=writer, resident=resident, rank=rank, world_size=world_size,
         )  # fmt: skip
+
+    @staticmethod
+    def _per_image(name, value, count):
+        """`value` as a CPU tensor with one entry per image (None stays None)."""
+        if value is None:
+            return None
+        shape = shape_of(value)
+        if not shape or shape[0] != count:
+            raise ValueError(
+                f"`{name}` must be an array with one entry per image in `x`. "
+                f"Received: {name}.shape={shape}, len(x)={count}"
+            )
+        return as_tensor(value, "cpu", name)
 
     def _spatial(self, array):
         """(height, width) of a batch of images, or of (N, H, W) masks."""
@@ -753,6 +848,8 @@ class ImageDataGenerator:
             A `FileLoader` yielding `(x, y)` batches (`x` for class_mode None).
         """
         check_choice("class_mode", class_mode, CLASS_MODES)
+        seed = check_seed(seed)
+        follow_links = check_bool("follow_links", follow_links)
         self._check_file_arguments(
             color_mode, on_error, interpolation, target_size, batch_size, num_workers, decoder
         )
@@ -824,6 +921,7 @@ class ImageDataGenerator:
             A `FileLoader` yielding `x`, `(x, y)` or `(x, y, sample_weight)`.
         """
         check_choice("class_mode", class_mode, FRAME_CLASS_MODES)
+        seed = check_seed(seed)
         self._check_file_arguments(
             color_mode, on_error, interpolation, target_size, batch_size, num_workers, decoder
         )
@@ -951,11 +1049,20 @@ class ImageDataGenerator:
         """
         check_rank("x", x, 4, "a batch of images")
         check_int("n", n, minimum=1)
+        if len(x) == 0:
+            raise invalid("x", f"empty array of shape {tuple(x.shape)}", "must hold an image")
         batch = self._to_batch(x[:n])
         batch, _ = self._augment_batch(batch, self._generator_for(seed))
         grid = image_grid(to_numpy(to_uint8_images(self._standardize_batch(batch))))
         if path is not None:
-            save_image(grid, path)
+            folder = os.path.dirname(os.fspath(path))
+            try:
+                os.makedirs(folder or ".", exist_ok=True)
+                save_image(grid, path)
+            except OSError as error:
+                raise invalid(
+                    "path", os.fspath(path), f"must be a writable file ({error})"
+                ) from None
         return grid
 
     def fit(self, x, augment=False, rounds=1, seed=None, *, shard=None, rank=None,
@@ -997,6 +1104,10 @@ class ImageDataGenerator:
             passes = [data] * (rounds if augment else 1)
             steps = len(passes) * -(-len(data) // _FIT_CHUNK)
         else:
+            if isinstance(x, (str, bytes, dict)) or not hasattr(x, "__iter__"):
+                raise invalid(
+                    "x", type(x).__name__, "must be an array of images or yield batches of them"
+                )
             passes = [x] * (rounds if augment else 1)
             steps = len(passes) * len(x) if hasattr(x, "__len__") else None
         generator = self._generator_for(seed)
@@ -1006,6 +1117,13 @@ class ImageDataGenerator:
             for batch in self._fit_batches(source):
                 if accumulator is None:
                     accumulator = self._accumulator(batch, augment)
+                elif tuple(batch.shape[1:]) != accumulator.shape:
+                    raise invalid(
+                        "x",
+                        f"a batch of images of shape {self._image_shape(tuple(batch.shape[1:]))}",
+                        "must yield images of one shape; the first batch's were "
+                        f"{self._image_shape(accumulator.shape)}",
+                    )
                 if augment:
                     batch = batch.to(self._compute_dtype)
                     if self.rescale:
@@ -1070,12 +1188,23 @@ class ImageDataGenerator:
         return Progbar(steps, unit_name="chunk")
 
     def _store_fit(self, accumulator, image_shape):
-        """Keep the fitted statistics as Keras does: numpy, (1, 1, C) or (C, 1, 1)."""
+        """Keep the fitted statistics as Keras does (numpy, (1, 1, C) or (C, 1, 1)),
+        swapped in as one snapshot."""
+        if not (torch.isfinite(accumulator.channel_sum).all() and
+                torch.isfinite(accumulator.channel_sum_sq).all()):  # fmt: skip
+            raise invalid(
+                "x",
+                "data with NaN or infinite values (or too large to square in float64)",
+                "must hold finite values only to be fit",
+            )
         shape = [1, 1, 1]
         shape[self.channel_axis - 1] = image_shape[self.channel_axis - 1]
         mean, std = accumulator.mean(), accumulator.std()
-        self.mean = to_numpy(mean).reshape(shape) if self.featurewise_center else None
-        self.std = to_numpy(std).reshape(shape) if self.featurewise_std_normalization else None
+        fitted = {
+            "mean": to_numpy(mean).reshape(shape) if self.featurewise_center else None,
+            "std": to_numpy(std).reshape(shape) if self.featurewise_std_normalization else None,
+            "zca_whitening_matrix": None,
+        }
         if self.zca_whitening:
             height, width = image_shape[self.row_axis - 1], image_shape[self.col_axis - 1]
 
@@ -1088,28 +1217,76 @@ class ImageDataGenerator:
             matrix = accumulator.zca_matrix(
                 per_feature(center), per_feature(scale), self.zca_epsilon
             )
-            self.zca_whitening_matrix = to_numpy(matrix)
+            fitted["zca_whitening_matrix"] = to_numpy(matrix)
+        checked = {
+            name: check_statistic(name, value, self._statistics_dtype)
+            for name, value in fitted.items()
+        }
+        self._fitted = FittedStatistics(**checked)
 
 
 def _is_array(x):
     return isinstance(x, (np.ndarray, torch.Tensor, list))
 
 
-def load(path, **overrides):
+def load(path, safe_mode=True, **overrides):
     """An ImageDataGenerator saved with `save`, fitted statistics included.
+
+    Loading never runs code the file names (Keras's `safe_mode`): transforms and
+    functions resolve through kaug's registries only, and every value goes through
+    the constructor's checks.
 
     Args:
         path: the saved file.
+        safe_mode: True (default) refuses function names that are not registered
+            with `kaug.transforms.register_function`; False imports the modules
+            they name, which runs those modules' code: only for files you trust.
         **overrides: constructor arguments to replace, e.g. `device="cpu"` or the
             `preprocessing_function`, which is not saved.
 
     Returns:
         The ImageDataGenerator: same output as the saved one under the same seed.
     """
-    with np.load(path, allow_pickle=False) as saved:
-        config = json.loads(str(saved["config"]))
-        statistics = {name: saved[name] for name in saved.files if name != "config"}
-    generator = ImageDataGenerator.from_config({**config, **overrides})
+    config, statistics = _read_saved(path)
+    arguments = inspect.signature(ImageDataGenerator).parameters
+    for key in (*config, *overrides):
+        if key not in arguments:
+            raise invalid("config", key, "is not an ImageDataGenerator argument")
+    with safe_mode_scope(safe_mode):
+        generator = ImageDataGenerator.from_config({**config, **overrides})
     for name, value in statistics.items():
-        setattr(generator, name, value)
+        setattr(generator, name, value)  # checked like hand-set statistics
     return generator
+
+
+def _read_saved(path):
+    """(config dict, {statistic name: array}) from a file `save` wrote; a ValueError
+    naming `path` for anything else."""
+    expected = "must be a file written by ImageDataGenerator.save"
+    try:
+        saved = np.load(path, allow_pickle=False)
+    except FileNotFoundError as error:
+        raise invalid("path", os.fspath(path), "names no file") from error
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise invalid("path", os.fspath(path), f"{expected} ({error})") from error
+    if not isinstance(saved, np.lib.npyio.NpzFile):
+        raise invalid("path", os.fspath(path), f"{expected} (it holds one bare array)")
+    with saved:
+        unknown = sorted(set(saved.files) - {"config", *STATISTICS})
+        if "config" not in saved.files or unknown:
+            found = f"arrays {sorted(saved.files)}"
+            raise invalid("path", os.fspath(path), f"{expected} ({found})")
+        try:
+            text = saved["config"]
+            statistics = {name: saved[name] for name in STATISTICS if name in saved.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+            raise invalid("path", os.fspath(path), f"{expected} ({error})") from error
+    if text.shape != () or text.dtype.kind != "U":
+        raise invalid("path", os.fspath(path), f"{expected} (its config is not one string)")
+    try:
+        config = json.loads(str(text))
+    except (ValueError, RecursionError) as error:
+        raise invalid("path", os.fspath(path), f"{expected} (config: {error})") from error
+    if not isinstance(config, dict):
+        raise invalid("path", os.fspath(path), f"{expected} (its config is not a JSON object)")
+    return config, statistics

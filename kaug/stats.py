@@ -10,9 +10,11 @@ without ever holding more than one batch plus a D x D matrix.
 
 import os
 
+import numpy as np
 import torch
 
 from kaug import distributed
+from kaug._checks import invalid
 
 _F64 = torch.float64
 
@@ -163,3 +165,114 @@ class StatsAccumulator:
         singular = torch.sqrt(torch.where(eigenvalues > floor, eigenvalues, 0.0))
         basis = eigenvectors[:, -kept:]
         return (basis * (n**0.5 / (singular + epsilon))) @ basis.T
+
+
+STATISTICS = ("mean", "std", "zca_whitening_matrix")
+
+
+def check_statistic(name, value, dtype):
+    """A fitted statistic as a read-only numpy copy in `dtype`, or None.
+
+    `mean` and `std` broadcast over one image (rank <= 3, Keras's (1, 1, C) or
+    (C, 1, 1) after `fit`); `std` is non-negative; `zca_whitening_matrix` is a
+    square (D, D) matrix. Every value is finite. Whether a shape suits the images
+    is checked against each batch (`FittedStatistics.check_image`).
+    """
+    if value is None:
+        return None
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as error:
+        raise invalid(name, value, "must be a numeric array") from error
+    if array.dtype.kind not in "biuf":
+        raise invalid(name, f"array of dtype {array.dtype}", "must be a real numeric array")
+    array = np.array(array, dtype=dtype)  # a copy: later changes to `value` do not leak in
+    if not np.isfinite(array).all():
+        raise invalid(name, f"array of shape {array.shape}", "must hold finite values only")
+    if name == "zca_whitening_matrix":
+        if array.ndim != 2 or array.shape[0] != array.shape[1] or array.size == 0:
+            raise invalid(name, f"array of shape {array.shape}", "must be a square (D, D) matrix")
+    elif array.ndim > 3 or array.size == 0:
+        raise invalid(
+            name, f"array of shape {array.shape}", "must broadcast over one image (rank <= 3)"
+        )
+    if name == "std" and (array < 0).any():
+        raise invalid(name, f"array of shape {array.shape}", "must be non-negative")
+    array.flags.writeable = False
+    return array
+
+
+class FittedStatistics:
+    """`fit`'s results, replaced whole and never changed: a batch reads one snapshot.
+
+    Holds `mean`, `std` and `zca_whitening_matrix` (read-only numpy arrays or
+    None) and caches their device tensors, so a batch that started with one
+    `fit` finishes with it even if another `fit` (or a hand-set value) lands
+    meanwhile.
+    """
+
+    def __init__(self, mean=None, std=None, zca_whitening_matrix=None):
+        self.mean, self.std, self.zca_whitening_matrix = mean, std, zca_whitening_matrix
+        self._cache = {}
+
+    def replace(self, **values):
+        """A new snapshot with some statistics replaced (already checked)."""
+        current = {name: getattr(self, name) for name in STATISTICS}
+        return FittedStatistics(**{**current, **values})
+
+    def cached(self, key, compute):
+        """`compute()`, once per key for this snapshot."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def check_image(self, image_shape, data_format):
+        """Refuse statistics that do not fit images of `image_shape` (in data_format)."""
+        key = ("shape", tuple(image_shape), data_format)
+        if key in self._cache:
+            return
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                fits = np.broadcast_shapes(value.shape, image_shape) == tuple(image_shape)
+            except ValueError:
+                fits = False
+            if not fits:
+                raise invalid(
+                    name,
+                    f"array of shape {value.shape}",
+                    f"must broadcast over images of shape {tuple(image_shape)} "
+                    f"({data_format}) without changing it: refit, or set a matching one",
+                )
+        matrix = self.zca_whitening_matrix
+        features = int(np.prod(image_shape))
+        if matrix is not None and matrix.shape[0] != features:
+            raise invalid(
+                "zca_whitening_matrix",
+                f"array of shape {matrix.shape}",
+                f"must be ({features}, {features}) for images of shape {tuple(image_shape)}",
+            )
+        self._cache[key] = True
+
+    def image_tensor(self, name, data_format, dtype, device):
+        """`mean` or `std` as a tensor broadcasting over (C, H, W), cached per device."""
+        key = (name, data_format, dtype, device)
+        if key not in self._cache:
+            value = getattr(self, name)
+            value = value.reshape((1,) * (3 - value.ndim) + value.shape)
+            if data_format == "channels_last":
+                value = value.transpose(2, 0, 1)
+            self._cache[key] = torch.tensor(value, dtype=dtype, device=device)  # read-only: copy
+        return self._cache[key]
+
+    def zca_tensor(self, device):
+        """The whitening matrix on `device`, in float64: small epsilons make it
+        ill-conditioned, and a float32 product loses up to 1e-3 to summation order."""
+        key = ("zca", device)
+        if key not in self._cache:
+            self._cache[key] = torch.as_tensor(self.zca_whitening_matrix, dtype=_F64, device=device)
+        return self._cache[key]

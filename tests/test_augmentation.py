@@ -169,6 +169,18 @@ def test_non_square_rotation_turns_about_the_true_centre():
     )
 
 
+@pytest.mark.parametrize("zero", [0, 0.0, [0], np.int64(0), np.array(0)])
+def test_a_zero_shift_range_is_no_shift_beside_other_options(digits, zero):
+    """Keras skips a falsy shift range; an int 0 once crashed every batch (IndexError)."""
+    kaug = ImageDataGenerator(width_shift_range=zero, height_shift_range=zero, device="cpu")
+    assert kaug.get_random_transform((28, 28, 1))["tx"] == 0.0
+    warped = ImageDataGenerator(width_shift_range=zero, rotation_range=30, device="cpu")
+    params = [warped.get_random_transform((28, 28, 1), seed=s) for s in range(20)]
+    assert all(p["tx"] == 0.0 and p["ty"] == 0.0 for p in params)
+    assert len({p["theta"] for p in params}) == 20
+    assert warped.augment(digits[:4]).shape == (4, 28, 28, 1)
+
+
 def test_brightness_range_works_on_unit_data(digits):
     unit = digits[:8] / 255.0
     gen = ImageDataGenerator(brightness_range=(1.2, 1.2), device="cpu")
@@ -189,6 +201,18 @@ def test_inputs_are_never_modified(digits):
     gen.augment(t)
     np.testing.assert_array_equal(x, digits[:8])
     np.testing.assert_array_equal(t.numpy(), digits[:8])
+
+
+def test_brightness_of_data_near_the_float32_limits_stays_finite():
+    x = np.random.default_rng(0).uniform(-3.4e38, 3.4e38, (4, 6, 6, 3)).astype("float32")
+    gen = ImageDataGenerator(brightness_range=(0.5, 1.5), device="cpu")
+    out = gen.augment(x)
+    assert np.isfinite(out).all()
+    flat_out, flat_x = out.reshape(4, -1), x.reshape(4, -1)
+    assert (flat_out.min(1) >= flat_x.min(1)).all() and (flat_out.max(1) <= flat_x.max(1)).all()
+    # Halving is exact: the huge images get the levels of their half-scale copies.
+    half = gen.augment(x / 2, seed=3)
+    np.testing.assert_array_equal(gen.augment(x, seed=3), half * 2)
 
 
 def test_augment_returns_the_kind_it_was_given(digits):

@@ -31,8 +31,21 @@ BAD_ARGUMENTS = [
     ("preprocessing_function", "not callable"),
     ("dtype", "int8"),
     ("zca_epsilon", -1.0),
+    ("zca_epsilon", 0),  # Keras takes it, and its whitening matrix is infinite
     ("device", "toaster"),
+    ("device", "meta"),
+    ("device", 3.5),
+    ("transforms", 5),
+    ("transforms", "RandomErosion"),
+    ("erosion", 1.5),  # the shortcut's probability: named as `erosion`, not `p`
+    ("salt_pepper", {"bogus": 1}),
+    ("erosion", "yes"),
+    ("horizontal_flip", "yes"),
+    ("featurewise_center", [1]),
+    ("rotation_range", np.array([1.0, 2.0])),
 ]
+if not torch.cuda.is_available():
+    BAD_ARGUMENTS += [("device", "cuda"), ("device", "cuda:1")]
 
 
 @pytest.mark.parametrize("name,value", BAD_ARGUMENTS, ids=[f"{n}={v!r}" for n, v in BAD_ARGUMENTS])
@@ -45,6 +58,16 @@ def test_accepted_forms_are_accepted():
     ImageDataGenerator(zoom_range=[0.5, 1.5], width_shift_range=3, height_shift_range=[1, 2])
     ImageDataGenerator(brightness_range=(0.5, 1.5), zoom_range=0, dtype="float64")
     ImageDataGenerator(width_shift_range=np.array([0.1, 0.2]), dtype=torch.float16, device="cpu")
+    # numpy scalars and 0-d arrays are numbers, as in Keras; configs keep Python values
+    gen = ImageDataGenerator(rotation_range=np.array(20), zoom_range=np.float32(0.1),
+                             width_shift_range=np.int64(2), horizontal_flip=np.bool_(True),
+                             rescale=np.array(0.5), cval=np.float64(3), device="cpu")  # fmt: skip
+    config = gen.get_config()
+    assert config["rotation_range"] == 20 and type(config["rotation_range"]) is int
+    assert type(config["rescale"]) is float and config["horizontal_flip"] is True
+    import json
+
+    json.dumps({k: v for k, v in config.items() if k != "transforms"})
 
 
 @pytest.fixture
@@ -76,7 +99,7 @@ def test_per_image_methods_need_rank_3(gen):
         gen.standardize(np.zeros((28, 28)))
     with pytest.raises(ValueError, match=r"Received: x.shape=\(28, 28, 1\)"):
         gen.augment(np.zeros((28, 28, 1)))
-    with pytest.raises(ValueError, match="must be a numeric array"):
+    with pytest.raises(ValueError, match="must be a real numeric array"):
         gen.augment(np.array([[[["a"]]]]))
 
 
@@ -92,3 +115,66 @@ def test_zca_on_huge_images_is_refused_with_the_alternative():
         gen = ImageDataGenerator(zca_whitening=True, device="cpu")
     with pytest.raises(ValueError, match="featurewise_std_normalization"):
         gen.fit(np.zeros((2, 128, 128, 3), "float32"))
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63, 1.5, "7", True, np.float64(3.0)])
+def test_seeds_are_checked_the_same_everywhere(gen, seed):
+    x = np.zeros((2, 8, 8, 1), "float32")
+    calls = [
+        lambda: gen.augment(x, seed=seed),
+        lambda: gen.random_transform(x[0], seed=seed),
+        lambda: gen.get_random_transform((8, 8, 1), seed=seed),
+        lambda: gen.preview(x, seed=seed),
+        lambda: gen.fit(x, seed=seed),
+        lambda: gen.flow(x, seed=seed),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"Received: seed="):
+            call()
+
+
+def test_the_largest_seed_works(gen):
+    x = np.zeros((2, 8, 8, 1), "float32")
+    gen.augment(x, seed=2**63 - 1)
+    next(iter(gen.flow(x, seed=2**63 - 1, rank=1, world_size=2)))
+
+
+@pytest.mark.parametrize("shape", [(2, 0, 8, 1), (2, 8, 0, 1), (2, 8, 8, 0)])
+def test_images_without_pixels_or_channels(gen, shape):
+    x = np.zeros(shape, "float32")
+    for call in (gen.augment, gen.standardize, gen.fit, gen.flow, gen.preview):
+        with pytest.raises(ValueError, match=r"at least one channel, row and column"):
+            call(x)
+
+
+def test_preview_needs_an_image(gen):
+    with pytest.raises(ValueError, match="must hold an image"):
+        gen.preview(np.zeros((0, 8, 8, 1)))
+
+
+@pytest.mark.parametrize("y", [np.array(["cat", "dog"]), 5, "labels", [[1], [2, 3]]])
+def test_flow_targets_must_be_numeric_and_per_image(gen, y):
+    with pytest.raises(ValueError, match=r"Received: y"):
+        gen.flow(np.zeros((2, 8, 8, 1)), y)
+
+
+def test_streamed_fit_refuses_batches_that_change_shape():
+    gen = ImageDataGenerator(featurewise_center=True, device="cpu")
+    for second in (np.zeros((2, 8, 8, 3)), np.zeros((2, 9, 8, 1))):
+        with pytest.raises(ValueError, match=r"must yield images of one shape; the first"):
+            gen.fit(iter([np.zeros((2, 8, 8, 1)), second]))
+    for bad in (5, "images", {"x": 1}):
+        with pytest.raises(ValueError, match=r"Received: x="):
+            gen.fit(bad)
+
+
+@pytest.mark.parametrize("img_shape", [(8, 8), (8, 0, 1), (8.0, 8, 1), 5, ("a", 8, 1)])
+def test_get_random_transform_needs_one_image_shape(gen, img_shape):
+    with pytest.raises(ValueError, match="Received: img_shape="):
+        gen.get_random_transform(img_shape)
+
+
+def test_preprocessing_function_must_keep_the_shape(digits):
+    gen = ImageDataGenerator(preprocessing_function=lambda image: image[:4], device="cpu")
+    with pytest.raises(ValueError, match=r"must return an image of its input's shape"):
+        gen.standardize(digits[:2])

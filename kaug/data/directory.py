@@ -8,6 +8,7 @@ the batch engine. CUDA never runs in a worker.
 """
 
 import os
+import stat
 import warnings
 from typing import NamedTuple
 
@@ -18,7 +19,7 @@ from kaug import distributed
 from kaug._checks import invalid
 from kaug.data import decoding
 from kaug.data.loaders import epoch_order, serve
-from kaug.sampling import make_generator
+from kaug.sampling import make_generator, rank_seed
 
 
 class _ImageFiles(torch.utils.data.Dataset):
@@ -33,10 +34,18 @@ class _ImageFiles(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         try:
-            with open(self.paths[index], "rb") as file:
-                return index, self.decode(file.read()), None
+            return index, self.decode(read_regular_file(self.paths[index])), None
         except Exception as error:  # reported (or raised) by the loader, with the path
             return index, None, f"{type(error).__name__}: {error}"
+
+
+def read_regular_file(path):
+    """A file's bytes; a FIFO, socket or device fails at once instead of blocking."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return file.read()
 
 
 class _Files(NamedTuple):
@@ -191,9 +200,7 @@ class FileLoader(torch.utils.data.DataLoader):
         self._device = device = engine.device
         self.rank, self.world_size = distributed.process_group(rank, world_size)
         seed = distributed.shared_seed(seed, self.world_size, shuffle)
-        self._generator = make_generator(
-            device, None if seed is None else seed + self.rank * 1_000_003
-        )
+        self._generator = make_generator(device, rank_seed(seed, self.rank))
         if isinstance(targets, list):
             self._targets = [_on_device(t, device) for t in targets]
         else:
@@ -228,6 +235,12 @@ class FileLoader(torch.utils.data.DataLoader):
         if self._writer is not None:
             self._writer.flush()
         self._report(failed)
+
+    def close(self):
+        """Wait until every image queued for `save_to_dir` is written; raise a write
+        error. (Queued images are written before the process exits anyway.)"""
+        if self._writer is not None:
+            self._writer.close()
 
     def raw_batches(self):
         """This rank's images, decoded, unaugmented: (B, C, H, W) uint8 batches, for `fit`."""

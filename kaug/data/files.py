@@ -17,12 +17,43 @@ from kaug._checks import invalid
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "bmp", "ppm", "tif", "tiff")
 
 
+def _walk(directory, follow_links):
+    """(root, file names) of every folder below `directory`, as `os.walk` lists them,
+    except that a folder is not entered again below itself: a symbolic link loop
+    cannot hang the listing or repeat its files (Keras follows such loops until
+    the OS refuses the path)."""
+    pending = [(directory, frozenset())]
+    while pending:
+        root, ancestors = pending.pop()
+        try:
+            real = os.path.realpath(root)
+            entries = sorted(os.scandir(root), key=lambda entry: entry.name, reverse=True)
+        except OSError:  # unreadable folder: os.walk skips it too
+            continue
+        if real in ancestors:
+            continue
+        ancestors = ancestors | {real}
+        files = []
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=follow_links):
+                    pending.append((entry.path, ancestors))
+                elif not entry.is_dir():
+                    files.append(entry.name)
+            except OSError:
+                continue
+        yield root, files
+
+
 def _valid_files(directory, follow_links):
-    """(root, filename) of every image below `directory`, in Keras's order."""
-    walk = sorted(os.walk(directory, followlinks=follow_links), key=lambda entry: entry[0])
-    for root, _, files in walk:
+    """(root, filename) of every image file below `directory`, in Keras's order.
+
+    Only regular files (or links to them) count: a FIFO or a device named
+    `x.png` would block the epoch that opens it.
+    """
+    for root, files in sorted(_walk(directory, follow_links), key=lambda entry: entry[0]):
         for name in sorted(files):
-            if name.lower().endswith(IMAGE_EXTENSIONS):
+            if name.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(root, name)):
                 yield root, name
 
 
@@ -47,6 +78,7 @@ def list_class_folders(directory, classes=None, follow_links=False, split=None):
         name for name in os.listdir(directory) if os.path.isdir(os.path.join(directory, name))
     )
     if classes:
+        classes = _check_classes(classes)
         missing = [name for name in classes if name not in subfolders]
         if missing:
             raise invalid(
@@ -63,6 +95,18 @@ def list_class_folders(directory, classes=None, follow_links=False, split=None):
             filenames.append(os.path.join(name, os.path.relpath(os.path.join(root, file), folder)))
             labels.append(label)
     return subfolders, filenames, np.asarray(labels, dtype=np.int32)
+
+
+def _check_classes(classes):
+    """Class names: a list (or tuple) of distinct strings."""
+    if isinstance(classes, str) or not isinstance(classes, (list, tuple)):
+        raise invalid("classes", classes, "must be a list of class names")
+    if not all(isinstance(name, str) for name in classes):
+        raise invalid("classes", classes, "must hold strings (folder or class names)")
+    if len(set(classes)) != len(classes):
+        repeated = sorted({name for name in classes if classes.count(name) > 1})
+        raise invalid("classes", classes, f"must name each class once; repeated: {repeated}")
+    return list(classes)
 
 
 _RESAMPLE = ("nearest", "bilinear", "bicubic", "hamming", "box", "lanczos")
@@ -84,9 +128,16 @@ def list_frame(frame, directory, x_col, y_col, weight_col, classes, class_mode, 
     Returns a dict: filenames, filepaths, targets (class indices, multi-hot rows,
     raw values or a list of arrays), class_indices, classes, sample_weight.
     """
+    if not (hasattr(frame, "columns") and hasattr(frame, "copy")):
+        raise invalid("dataframe", type(frame).__name__, "must be a pandas DataFrame")
     frame = frame.copy()
-    directory = os.fspath(directory) if directory is not None else ""
+    if classes:
+        classes = _check_classes(classes)
     _check_frame(frame, x_col, y_col, weight_col, classes, class_mode)
+    if directory is not None:
+        directory = os.fspath(directory)
+        _check_inside(frame[x_col], directory, x_col)
+    directory = "" if directory is None else directory
     if validate_filenames:
         paths = frame[x_col].map(lambda name: os.path.join(directory, name))
         valid = paths.map(lambda p: p.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(p))
@@ -125,6 +176,24 @@ def list_frame(frame, directory, x_col, y_col, weight_col, classes, class_mode, 
     else:
         result["targets"] = None
     return result
+
+
+def _check_inside(names, directory, x_col):
+    """With a `directory`, file names are relative paths that stay inside it (Keras
+    silently serves "../" and absolute paths from anywhere)."""
+    outside = [
+        name
+        for name in names
+        if os.path.isabs(name) or os.path.normpath(name).split(os.sep)[0] == os.pardir
+    ]
+    if outside:
+        raise invalid(
+            "x_col",
+            x_col,
+            f"must name files inside directory={directory!r} (relative paths without '..'), "
+            f"or pass directory=None for absolute paths; {len(outside)} do not, such as "
+            f"{outside[0]!r}",
+        )
 
 
 def _check_frame(frame, x_col, y_col, weight_col, classes, class_mode):

@@ -3,7 +3,7 @@
 import math
 import os
 import queue
-import random
+import secrets
 import tempfile
 import threading
 
@@ -67,27 +67,70 @@ def pil_format(save_format):
     return name
 
 
-def save_image(array, path, save_format=None):
-    """Write one (H, W, C) uint8 image atomically: a temporary name, then a rename."""
-    directory, name = os.path.split(path)
+def _umask():
+    """The process's umask (files kaug writes get 0o666 less it, like open())."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no portable read-only call before Python 3.13
+    os.umask(mask)
+    return mask
+
+
+def save_image(array, path, save_format=None, overwrite=True):
+    """Write one (H, W, C) uint8 image atomically: a temporary name, then a rename.
+
+    With `overwrite=False` an existing file at `path` is never replaced:
+    FileExistsError is raised instead (the image is published with a hard link,
+    or, where the file system has none, into a name reserved with O_EXCL).
+    """
+    directory, name = os.path.split(os.fspath(path))
     save_format = save_format or pil_format(os.path.splitext(name)[1].lstrip("."))
     handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=directory or ".")
     try:
         with os.fdopen(handle, "wb") as file:
             _pil_image(array).save(file, format=save_format)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0o600 would ignore the umask
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            _publish_new(temporary, path)
+    finally:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+
+
+def _publish_new(temporary, path):
+    """Give the finished file `temporary` the name `path`, which must not exist yet."""
+    try:
+        os.link(temporary, path)  # fails with FileExistsError, never overwrites
+    except FileExistsError:
         raise
+    except OSError:  # no hard links here: reserve the name, then fill it atomically
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.replace(temporary, path)
+
+
+# A writer that has had nothing to do for this long ends its thread (a new one
+# starts with the next batch); the interpreter waits for a running one at exit.
+_IDLE_SECONDS = 0.5
 
 
 class ImageWriter:
     """Writes served batches to a folder on a background thread.
 
-    Files are named like Keras's (`{prefix}_{index}_{random}.{format}`) and written
-    atomically. The training loop never waits on the disk: `submit` only queues
-    a uint8 batch still on the device. A failed write is raised by the next
-    `submit` or `flush`, never dropped.
+    Files are named like Keras's, `{prefix}_{index}_{hash}.{format}`, with a
+    wider hash (8 hex digits, not Keras's 0..9999), and are never overwritten: a
+    name that exists is drawn again, so no image of any epoch or loader is lost.
+    Each is written atomically with the umask's permissions. The training loop
+    never waits on the disk: `submit` only queues a uint8 batch still on the
+    device. The thread is not a daemon: images still queued when the loop stops
+    (a `break`, `next(loader)` then exit) are written before the process ends.
+    A failed write is raised by the next `submit` or `flush`, never dropped.
 
     Args:
         directory: existing or creatable, writable folder.
@@ -108,23 +151,31 @@ class ImageWriter:
                 "save_to_dir", directory, f"must be a writable folder ({error})"
             ) from error
         self.prefix = str(prefix)
+        if os.sep in self.prefix or (os.altsep and os.altsep in self.prefix):
+            raise invalid("save_prefix", prefix, "must be a file name prefix, without folders")
         self._queue = queue.Queue(maxsize=64)
+        self._lock = threading.Lock()  # guards starting and ending the thread
         self._error = None
         self._thread = None
 
     def submit(self, images, indices):
         """Queue (B, H, W, C) uint8 images and their (B,) sample indices."""
         self.check()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="kaug-image-writer", daemon=True)
-            self._thread.start()
-        self._queue.put((images, indices))
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="kaug-image-writer")
+                self._thread.start()
+            # Under the lock: the thread cannot decide the queue is idle and end
+            # between this check and the put. A full queue does not deadlock, as
+            # the thread only takes the lock once the queue is empty.
+            self._queue.put((images, indices))
 
     def flush(self):
         """Wait until everything submitted is on disk; raise the first write error."""
-        if self._thread is not None:
-            self._queue.join()
+        self._queue.join()
         self.check()
+
+    close = flush
 
     def check(self):
         if self._error is not None:
@@ -133,7 +184,14 @@ class ImageWriter:
 
     def _run(self):
         while True:
-            images, indices = self._queue.get()
+            try:
+                images, indices = self._queue.get(timeout=_IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
             try:
                 if self._error is None:
                     self._write(images.cpu().numpy(), indices.cpu().tolist())
@@ -144,5 +202,10 @@ class ImageWriter:
 
     def _write(self, images, indices):
         for image, index in zip(images, indices, strict=True):
-            name = f"{self.prefix}_{index}_{random.randint(0, 9999)}.{self.extension}"
-            save_image(image, os.path.join(self.directory, name), self.format)
+            while True:
+                name = f"{self.prefix}_{index}_{secrets.token_hex(4)}.{self.extension}"
+                try:
+                    save_image(image, os.path.join(self.directory, name), self.format, False)
+                    break
+                except FileExistsError:
+                    continue  # drawn before: draw another name

@@ -6,13 +6,14 @@ per-batch host work is a few kernel launches.
 """
 
 import math
+import threading
 
 import torch
 
 from kaug import distributed
 from kaug._tensors import as_tensor, from_nchw, to_nchw
 from kaug.data.io import to_uint8_images
-from kaug.sampling import make_generator
+from kaug.sampling import make_generator, rank_seed
 
 # Arrays larger than this share of the free device memory stay on the host.
 DEVICE_MEMORY_SHARE = 0.5
@@ -124,10 +125,9 @@ class ArrayLoader(torch.utils.data.DataLoader):
         # device and differ between ranks.
         seed = distributed.shared_seed(seed, self.world_size, shuffle)
         self._order_generator = make_generator(torch.device("cpu"), seed)
-        self._generator = make_generator(
-            device, None if seed is None else seed + self.rank * 1_000_003
-        )
+        self._generator = make_generator(device, rank_seed(seed, self.rank))
         self._iterator = None
+        self._next_lock = threading.Lock()  # Keras's iterators lock `next` too
 
     def _take_images(self, indices):
         """Images `indices`, (B, C, H, W) on the device, as stored (unaugmented)."""
@@ -162,7 +162,7 @@ class ArrayLoader(torch.utils.data.DataLoader):
             order = order.pin_memory().to(self._device, non_blocking=True)  # once per epoch
         elif self.resident:
             order = order.to(self._device)
-        for indices in order.split(self.batch_size):
+        for indices in order.split(min(self.batch_size, self.n)):  # torch's split is int64
             yield self._batch(indices)
         if self._writer is not None:
             self._writer.flush()
@@ -172,20 +172,30 @@ class ArrayLoader(torch.utils.data.DataLoader):
         order = distributed.shard(torch.arange(self.n), self.rank, self.world_size, pad=False)
         if self.resident:
             order = order.to(self._device)
-        for indices in order.split(self.batch_size):
+        for indices in order.split(min(self.batch_size, self.n)):
             yield self._take_images(indices)
 
     def __next__(self):
-        """The next batch, starting a new epoch when one ends (Keras's iterator API)."""
-        if self._iterator is None:
-            self._iterator = iter(self)
-        try:
-            return next(self._iterator)
-        except StopIteration:
-            self._iterator = iter(self)
-            return next(self._iterator)
+        """The next batch, starting a new epoch when one ends (Keras's iterator API).
+
+        Thread-safe, as Keras's: threads sharing a loader get distinct batches.
+        """
+        with self._next_lock:
+            if self._iterator is None:
+                self._iterator = iter(self)
+            try:
+                return next(self._iterator)
+            except StopIteration:
+                self._iterator = iter(self)
+                return next(self._iterator)
 
     next = __next__
+
+    def close(self):
+        """Wait until every image queued for `save_to_dir` is written; raise a write
+        error. (Queued images are written before the process exits anyway.)"""
+        if self._writer is not None:
+            self._writer.close()
 
     def _batch(self, indices):
         engine = self.image_data_generator

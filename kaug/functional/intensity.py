@@ -52,6 +52,11 @@ def brightness(x, factor):
     if x.shape[0] == 0:
         return x
     low, high = _image_extrema(x)
+    # high - low overflows for data near the dtype's limits: such images are worked
+    # on at half scale, exactly (a power of two), and scaled back at the end.
+    half = ~torch.isfinite(high - low)
+    scale = torch.where(half, 0.5, 1.0).to(x.dtype)
+    x, low, high = x * scale, low * scale, high * scale
     rescaled = (low < -_LEVEL_TOLERANCE) | (high > 255 + _LEVEL_TOLERANCE)
     unit = ~rescaled & (high <= 1)
     span = torch.where(rescaled, high - low, torch.ones_like(high))
@@ -67,7 +72,7 @@ def brightness(x, factor):
     enhanced = torch.clamp(torch.trunc(factor * levels.to(torch.float32)), 0, 255).to(x.dtype)
 
     decoded = torch.where(rescaled, enhanced / 255 * span + origin, enhanced / 255)
-    return torch.where(rescaled | unit, decoded, enhanced)
+    return torch.where(rescaled | unit, decoded, enhanced) / scale
 
 
 def unit_or_byte_range(x):

@@ -8,8 +8,11 @@ from kaug.transforms.base import (
     BatchFunction,
     BatchTransform,
     deserialize,
+    register_function,
     register_transform,
+    registered_functions,
     registered_transforms,
+    safe_mode_scope,
     serialize,
 )
 from kaug.transforms.intensity import RandomSaltAndPepper
@@ -24,7 +27,10 @@ __all__ = [
     "RandomErosion",
     "RandomSaltAndPepper",
     "deserialize",
+    "register_function",
     "register_transform",
+    "registered_functions",
     "registered_transforms",
+    "safe_mode_scope",
     "serialize",
 ]

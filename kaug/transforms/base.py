@@ -1,5 +1,13 @@
-"""The contract every batch transform follows, its registry and its serialization."""
+"""The contract every batch transform follows, its registries and its serialization.
 
+Loading is safe by default, like Keras's `safe_mode`: a saved configuration can
+only name transforms and functions registered with kaug (kaug's own, or the
+user's through `register_transform` / `register_function`). Importing a module a
+file names, which runs that module's code, needs `safe_mode=False`.
+"""
+
+import contextlib
+import contextvars
 import importlib
 import inspect
 
@@ -9,6 +17,81 @@ from kaug._checks import check_fraction, invalid
 from kaug.sampling import bernoulli
 
 _REGISTRY = {}
+_FUNCTIONS = {}
+_SAFE_MODE = contextvars.ContextVar("kaug_safe_mode", default=True)
+
+
+@contextlib.contextmanager
+def safe_mode_scope(safe_mode=True):
+    """Within the block, names in configurations resolve through the registries only
+    (`safe_mode=True`, the default everywhere) or may import modules (`False`)."""
+    token = _SAFE_MODE.set(bool(safe_mode))
+    try:
+        yield
+    finally:
+        _SAFE_MODE.reset(token)
+
+
+def register_function(function=None, *, name=None):
+    """Decorator: let saved generators name a plain function (`BatchFunction`).
+
+    Args:
+        function: the function (when used as a bare decorator).
+        name: the name it is saved under; default "module:qualname".
+
+    Example:
+        >>> @register_function
+        ... def invert(x):
+        ...     return 255.0 - x
+    """
+
+    def register(function):
+        if not callable(function):
+            raise invalid("function", function, "must be callable")
+        key = name or _function_name(function)
+        existing = _FUNCTIONS.get(key)
+        if existing is not None and existing is not function:
+            raise invalid("name", key, f"is already registered for {existing!r}; pick another")
+        _FUNCTIONS[key] = function
+        return function
+
+    return register(function) if function is not None else register
+
+
+def registered_functions():
+    """{name: function} of every registered function."""
+    return dict(_FUNCTIONS)
+
+
+def _function_name(function):
+    return f"{getattr(function, '__module__', None)}:{getattr(function, '__qualname__', None)}"
+
+
+def resolve_function(name):
+    """The function a saved name refers to: registered, or (outside safe mode) imported."""
+    if not isinstance(name, str):
+        raise invalid("function", name, "must be a function or the name of a registered one")
+    if name in _FUNCTIONS:
+        return _FUNCTIONS[name]
+    if _SAFE_MODE.get():
+        raise invalid(
+            "function",
+            name,
+            "is not a registered function. Loading refuses to import modules named in a "
+            "file, as that runs their code: register the function with "
+            "`@kaug.transforms.register_function` before loading, or, if you trust the "
+            "file, pass `safe_mode=False`",
+        )
+    module, _, attribute = name.partition(":")
+    try:
+        function = importlib.import_module(module)
+        for part in attribute.split("."):
+            function = getattr(function, part)
+    except (ImportError, AttributeError, ValueError, TypeError) as error:
+        raise invalid("function", name, f"could not be imported ({error})") from error
+    if not callable(function):
+        raise invalid("function", name, "must name a callable")
+    return function
 
 
 def register_transform(cls=None, *, name=None):
@@ -50,16 +133,34 @@ def serialize(transform):
     return {"class_name": name, "config": transform.get_config()}
 
 
-def deserialize(data):
-    """The transform `serialize` described."""
-    name = data.get("class_name")
-    if name not in _REGISTRY:
+def deserialize(data, safe_mode=None):
+    """The transform `serialize` described.
+
+    Args:
+        data: {"class_name": a registered name, "config": its arguments}.
+        safe_mode: True resolves function names through `register_function`
+            only; False lets a `BatchFunction` import the module its config
+            names. Default: the enclosing `safe_mode_scope`'s, else True.
+    """
+    if safe_mode is None:
+        safe_mode = _SAFE_MODE.get()
+    if not isinstance(data, dict) or set(data) != {"class_name", "config"}:
+        raise invalid("transform", data, 'must be a {"class_name": ..., "config": {...}} dict')
+    name, config = data["class_name"], data["config"]
+    if not isinstance(name, str) or name not in _REGISTRY:
         raise invalid(
             "class_name",
             name,
-            "is not a registered transform: import the module that defines it first",
+            "is not a registered transform: import the module that defines it (and "
+            "decorate the class with @kaug.transforms.register_transform) first",
         )
-    return _REGISTRY[name].from_config(data["config"])
+    if not isinstance(config, dict) or not all(isinstance(key, str) for key in config):
+        raise invalid("config", config, f"must be a dict of {name}'s arguments")
+    with safe_mode_scope(safe_mode):
+        try:
+            return _REGISTRY[name].from_config(config)
+        except TypeError as error:  # unknown or missing arguments
+            raise invalid("config", config, f"must hold {name}'s arguments ({error})") from error
 
 
 def _qualified(cls):
@@ -151,16 +252,17 @@ class BatchFunction(BatchTransform):
     """A plain function of a (B, C, H, W) float batch, as a transform.
 
     Args:
-        function: `f(x) -> x'`, same shape, dtype and device. To be saved it must
-            be importable by name (a module-level function, not a lambda).
+        function: `f(x) -> x'`, same shape, dtype and device; or the name of a
+            function registered with `register_function`. To be saved it must
+            be registered, or importable by name (a module-level function, not a
+            lambda) for loading with `safe_mode=False`.
         p: probability of applying it to each image.
     """
 
     def __init__(self, function, p=1.0):
         super().__init__(p=p)
         if isinstance(function, str):
-            module, _, name = function.partition(":")
-            function = getattr(importlib.import_module(module), name)
+            function = resolve_function(function)
         if not callable(function):
             raise invalid("function", function, "must be callable")
         self.function = function
@@ -169,7 +271,10 @@ class BatchFunction(BatchTransform):
         return self.function(x)
 
     def get_config(self):
-        name = f"{self.function.__module__}:{self.function.__qualname__}"
+        for name, function in _FUNCTIONS.items():
+            if function is self.function:
+                return {"function": name, "p": self.p}
+        name = _function_name(self.function)
         if "<" in name:
             raise invalid("function", self.function, "must be a module-level function to be saved")
         return {"function": name, "p": self.p}

@@ -3,7 +3,7 @@
 import torch
 
 from kaug import functional as F
-from kaug._checks import check_fraction, check_int, check_pair, invalid
+from kaug._checks import check_fraction, check_int, check_pair
 from kaug.sampling import uniform
 from kaug.transforms.base import BatchTransform, register_transform
 
@@ -18,7 +18,8 @@ class RandomSaltAndPepper(BatchTransform):
 
     Args:
         amount: fraction of each image's pixels hit (ignored when `count` is set).
-        count: exact number of pixels hit per image.
+        count: exact number of pixels hit per image (all of them in images with
+            fewer pixels).
         salt_ratio: share of the hit pixels that become salt.
         value_range: (low, high); default per image (0, 1) for data in [0, 1]
             and (0, 255) otherwise.
@@ -42,11 +43,11 @@ class RandomSaltAndPepper(BatchTransform):
             salty = uniform((batch, pixels), generator) < self.salt_ratio
             salt, pepper = hit & salty, hit & ~salty
         else:
-            if self.count > pixels:
-                raise invalid("count", self.count, f"must be at most the {pixels} pixels per image")
-            # The `count` pixels with the highest random scores; the first ones are salt.
-            chosen = uniform((batch, pixels), generator).topk(self.count, dim=1).indices
-            salty = round(self.count * self.salt_ratio)
+            # The `count` pixels with the highest random scores (every pixel of an
+            # image smaller than that); the first ones are salt.
+            count = min(self.count, pixels)
+            chosen = uniform((batch, pixels), generator).topk(count, dim=1).indices
+            salty = round(count * self.salt_ratio)
             none = torch.zeros((batch, pixels), dtype=torch.bool, device=generator.device)
             salt = none.scatter(1, chosen[:, :salty], True)
             pepper = none.scatter(1, chosen[:, salty:], True)

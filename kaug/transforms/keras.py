@@ -13,7 +13,16 @@ import numpy as np
 import torch
 
 from kaug import functional as F
-from kaug._checks import check_choice, check_number, check_pair, check_shift_range, invalid
+from kaug._checks import (
+    check_bool,
+    check_choice,
+    check_number,
+    check_pair,
+    check_shift_range,
+    invalid,
+    is_number,
+    scalar,
+)
 from kaug.sampling import uniform
 from kaug.transforms.base import BatchTransform
 
@@ -26,12 +35,13 @@ class _ShiftRange:
     """Keras's shift forms, resolved once: uniform draws or signed choices."""
 
     def __init__(self, name, value):
-        check_shift_range(name, value)
+        value = check_shift_range(name, value)
+        # Keras skips a range that is falsy (0, 0.0); any other draws, zeros included.
         self.active = bool(np.any(np.asarray(value) != 0))
-        if isinstance(value, (tuple, list, np.ndarray)):
-            self.choices = np.asarray(value, dtype=np.float64).ravel()
+        if isinstance(value, list):
+            self.choices = np.asarray(value, dtype=np.float64)
         elif isinstance(value, numbers.Integral):
-            self.choices = np.arange(value, dtype=np.float64)  # np.random.choice(int)
+            self.choices = np.arange(max(value, 1), dtype=np.float64)  # np.random.choice(int)
         else:
             self.choices = None
         self.limit = float(np.max(value))
@@ -95,11 +105,12 @@ class KerasAugmentation(BatchTransform):
     ):
         super().__init__(p=1.0)
         self.rotation_range = float(check_number("rotation_range", rotation_range, minimum=0))
+        zoom_range = scalar(zoom_range)
         self.width_shift = _ShiftRange("width_shift_range", width_shift_range)
         self.height_shift = _ShiftRange("height_shift_range", height_shift_range)
         self.shear_range = float(check_number("shear_range", shear_range, minimum=0))
-        if isinstance(zoom_range, numbers.Real) and not isinstance(zoom_range, bool):
-            check_number("zoom_range", zoom_range, minimum=0)
+        if is_number(zoom_range):
+            zoom_range = check_number("zoom_range", zoom_range, minimum=0)
             zoom_range = [1 - zoom_range, 1 + zoom_range]
         self.zoom_range = check_pair("zoom_range", zoom_range, minimum=0)
         self.channel_shift_range = float(
@@ -110,11 +121,16 @@ class KerasAugmentation(BatchTransform):
             if brightness_range is None
             else check_pair("brightness_range", brightness_range, minimum=0)
         )
-        self.horizontal_flip = bool(horizontal_flip)
-        self.vertical_flip = bool(vertical_flip)
+        self.horizontal_flip = check_bool("horizontal_flip", horizontal_flip)
+        self.vertical_flip = check_bool("vertical_flip", vertical_flip)
         self.fill_mode = check_choice("fill_mode", fill_mode, F.geometric.FILL_MODES)
         self.cval = float(check_number("cval", cval))
-        if interpolation_order not in (0, 1) or isinstance(interpolation_order, bool):
+        interpolation_order = scalar(interpolation_order)
+        if (
+            isinstance(interpolation_order, bool)
+            or not isinstance(interpolation_order, numbers.Integral)
+            or interpolation_order not in (0, 1)
+        ):
             raise invalid(
                 "interpolation_order", interpolation_order, "must be 0 (nearest) or 1 (bilinear)"
             )
@@ -205,12 +221,21 @@ class KerasAugmentation(BatchTransform):
     def params_from_keras(transform_parameters, device):
         """A Keras `transform_parameters` dict as batch-of-one params.
 
-        Like Keras, only the operations whose values differ from the identity run.
+        Like Keras, only the operations whose values differ from the identity run;
+        keys Keras does not know are ignored, as Keras does.
         """
+        if not isinstance(transform_parameters, dict):
+            raise invalid(
+                "transform_parameters", transform_parameters, "must be a dict of Keras's keys"
+            )
         given = dict(transform_parameters)
+        for key in (*GEOMETRIC_DEFAULTS, *PHOTOMETRIC_KEYS):
+            if given.get(key) is not None:
+                given[key] = check_number(f"transform_parameters['{key}']", given[key])
         params = {}
         geometric = {
-            key: float(given.get(key, default)) for key, default in GEOMETRIC_DEFAULTS.items()
+            key: float(default if given.get(key) is None else given[key])
+            for key, default in GEOMETRIC_DEFAULTS.items()
         }
         if geometric != GEOMETRIC_DEFAULTS:
             params.update({k: torch.tensor([v], device=device) for k, v in geometric.items()})

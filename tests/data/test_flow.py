@@ -143,8 +143,8 @@ def test_bad_flow_arguments_fail_before_any_work(data, tmp_path):
     gen = ImageDataGenerator(device="cpu")
     cases = [
         (dict(x=x[0]), r"Received: x.shape=\(28, 28, 1\)"),
-        (dict(x=x, y=y[:10]), r"Received: len\(x\)=100, len\(y\)=10"),
-        (dict(x=x, sample_weight=np.ones(3)), r"len\(sample_weight\)=3"),
+        (dict(x=x, y=y[:10]), r"Received: y.shape=\(10,\), len\(x\)=100"),
+        (dict(x=x, sample_weight=np.ones(3)), r"Received: sample_weight.shape=\(3,\)"),
         (dict(x=x, subset="testing"), "Received: subset='testing'"),
         (
             dict(x=x, subset="training"),
@@ -203,3 +203,43 @@ def test_preview_grid(data, tmp_path):
         np.testing.assert_array_equal(np.asarray(image), grid[..., 0])
     np.testing.assert_array_equal(grid, gen.preview(x, n=9, seed=0))
     assert gen.preview(x, n=4).shape == (2 * 30 + 2, 2 * 30 + 2, 1)
+
+
+def test_an_empty_flow_is_refused_instead_of_serving_an_empty_batch(data):
+    x, y = data
+    gen = ImageDataGenerator(device="cpu")
+    with pytest.raises(ValueError, match=r"`x` must hold an image"):
+        gen.flow(x[:0], y[:0])
+    split = ImageDataGenerator(validation_split=0.2, device="cpu")
+    with pytest.raises(ValueError, match="'validation' subset is empty"):
+        split.flow(x[:3], subset="validation")
+    # Every served batch holds images, however the sizes divide.
+    for count in (1, 5, 32, 33):
+        sizes = [len(b) for b in gen.flow(x[:count], batch_size=8)]
+        assert 0 not in sizes and sum(sizes) == count
+
+
+def test_next_is_thread_safe_like_keras(data):
+    """Keras's iterators lock `next`; threads sharing a loader get whole, distinct batches."""
+    import threading
+
+    x, y = data
+    loader = ImageDataGenerator(device="cpu").flow(x, np.arange(100), batch_size=10, seed=0)
+    served, errors = [], []
+
+    def take():
+        try:
+            for _ in range(10):
+                served.append(next(loader)[1].numpy())
+        except Exception as error:  # "generator already executing" before the lock
+            errors.append(error)
+
+    threads = [threading.Thread(target=take) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    labels = np.concatenate(served)
+    assert len(served) == 40 and len(labels) == 400
+    assert all(np.bincount(labels, minlength=100) == 4)  # four whole epochs, none repeated

@@ -117,5 +117,12 @@ def test_bad_arguments():
     ]:
         with pytest.raises(ValueError, match=message):
             make()
-    with pytest.raises(ValueError, match="must be at most the 4 pixels per image"):
-        RandomSaltAndPepper(count=5, p=1.0)(torch.zeros(1, 1, 2, 2), generator())
+
+
+def test_a_count_above_the_pixels_hits_every_pixel():
+    """`salt_pepper=True` (100 pixels) on images smaller than 10x10 once raised at every
+    batch; a valid configuration must not crash on valid images."""
+    out = RandomSaltAndPepper(count=5, salt_ratio=0.5, p=1.0)(torch.full((3, 2, 2, 2), 7.0),
+                                                             generator())  # fmt: skip
+    assert not (out == 7.0).any()
+    assert ((out == 0) | (out == 255)).all() and (out[:, 0] == out[:, 1]).all()

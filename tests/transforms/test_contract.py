@@ -17,6 +17,7 @@ from kaug.transforms import (
     BatchFunction,
     BatchTransform,
     deserialize,
+    register_function,
     register_transform,
     registered_transforms,
     serialize,
@@ -41,8 +42,9 @@ class RandomInvert(BatchTransform):
         return x + strength * (self.high - 2 * x)
 
 
+@register_function
 def halve_ink(x):
-    """A plain batch function, importable by name."""
+    """A plain batch function, registered so that saved generators may name it."""
     return x * 0.5
 
 
