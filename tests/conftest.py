@@ -1,5 +1,6 @@
 """Shared fixtures: the Keras backend, real MNIST digits, small RGB images."""
 
+import collections
 import os
 import pathlib
 
@@ -45,3 +46,59 @@ def rgb_images(mnist):
     x = np.pad(x, ((0, 0), (2, 2), (2, 2)))
     rgb = np.stack([x[0::3], x[1::3].T.transpose(2, 0, 1), 255 - x[2::3]], axis=-1)
     return np.ascontiguousarray(rgb)
+
+
+class Census:
+    """Cases the adversarial suite tried, and how many broke a promise, per category.
+
+    A broken promise fails its test at once; with KAUG_CENSUS=1 it is only
+    counted instead (to measure a version of kaug, not to test it).
+    """
+
+    counting_only = os.environ.get("KAUG_CENSUS") == "1"
+
+    def __init__(self):
+        self.tried = collections.Counter()
+        self.failed = collections.Counter()
+        self.examples = {}
+        self.kinds = collections.Counter()  # (category, the message's start): how often
+        self._failed_cases = set()
+
+    def fail(self, category, message):
+        """Record a broken promise of the category's current case (counted once per case)."""
+        case = (category, self.tried[category])
+        if case not in self._failed_cases:
+            self._failed_cases.add(case)
+            self.failed[category] += 1
+        self.examples.setdefault(category, message)
+        self.kinds[category, message[:90]] += 1
+        if not self.counting_only:
+            raise AssertionError(f"{category}: {message}")
+
+
+CENSUS = Census()
+
+
+@pytest.fixture(scope="session")
+def census():
+    return CENSUS
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not CENSUS.tried:
+        return
+    write = terminalreporter.write_line
+    write("")
+    write("kaug adversarial suite: cases tried, and broken promises, by category")
+    for category in sorted(CENSUS.tried):
+        tried, failed = CENSUS.tried[category], CENSUS.failed[category]
+        write(f"  {category:<40} {tried:>6} tried {failed:>5} failed")
+    write(
+        f"  {'total':<40} {sum(CENSUS.tried.values()):>6} tried "
+        f"{sum(CENSUS.failed.values()):>5} failed"
+    )
+    for category, message in sorted(CENSUS.examples.items()):
+        write(f"  first failure in {category}: {message[:300]}")
+    if CENSUS.counting_only:
+        for (category, start), count in CENSUS.kinds.most_common(40):
+            write(f"  {count:>5} x {category}: {start}")
