@@ -1,12 +1,16 @@
 """Train a small Keras CNN on MNIST with kaug augmentation, through model.fit.
 
-    python examples/train_mnist.py [--data mnist.npz] [--epochs 3] [--limit N] [--out out]
+    python examples/train_mnist.py [--data mnist.npz] [--epochs 5] [--limit N] [--out out]
 
 Prints the test accuracy and the time per epoch, and writes a grid of augmented
-training digits. Offline, it falls back to scikit-learn's bundled digits.
+training digits and a JSON report (out/train_mnist.json). Without a local MNIST
+it trains on kaug's built-in sample of real digits (10,000 training, 2,000 test);
+see examples/mnist_data.py.
 """
 
+import json
 import os
+import sys
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -47,8 +51,8 @@ def convnet(input_shape):
 def main():
     args = parse_args(
         __doc__,
-        epochs=(3, "training epochs"),
-        batch_size=(128, "images per batch"),
+        epochs=(5, "training epochs"),
+        batch_size=(64, "images per batch"),
         seed=(0, "random seed"),
         limit=(0, "train on the first LIMIT images only (0: all)"),
     )
@@ -73,12 +77,22 @@ def main():
         validation_data=datagen.flow(x_test, y_test, batch_size=512, augment=False),
         callbacks=[timer],
         shuffle=False,  # the loader reshuffles every epoch itself
-        verbose=2,
+        verbose=1 if sys.stdout.isatty() else 2,  # a live bar, or a line per epoch in logs
     )
     _, accuracy = model.evaluate(datagen.flow(x_test, y_test, augment=False), verbose=0)
     per_epoch = ", ".join(f"{s:.1f}" for s in timer.seconds)
     print(f"trained on {len(x_train)} images ({datagen.device}); test accuracy {accuracy:.4f}")
     print(f"seconds per epoch: {per_epoch}; augmented samples: {grid}")
+    report = {
+        "train_images": len(x_train),
+        "test_images": len(x_test),
+        "accuracy": accuracy,
+        "seconds_per_epoch": timer.seconds,
+        "device": str(datagen.device),
+        "grid": grid,
+    }
+    with open(f"{args.out}/train_mnist.json", "w") as file:
+        json.dump(report, file, indent=1)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
-"""Shared fixtures: the Keras backend, real MNIST digits, small RGB images."""
+"""Shared fixtures: the Keras backend, real MNIST digits, small RGB images.
+
+The digits are kaug's built-in MNIST sample (10,000 training and 2,000 test
+digits), so a bare clone runs every test on real data, offline.
+"""
 
 import collections
 import os
-import pathlib
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
@@ -14,23 +17,15 @@ try:  # before anything imports TensorFlow: the other order aborts (kaug.data.de
 except Exception:  # missing or broken: kaug's tests of it skip
     pass
 
-DATA_DIR = pathlib.Path(
-    os.environ.get("KAUG_DATA_DIR", pathlib.Path(__file__).resolve().parents[2] / "shared" / "data")
-)
-
-
-def load_npz(name):
-    path = DATA_DIR / name
-    if not path.exists():
-        pytest.skip(f"real data not found at {path} (set KAUG_DATA_DIR)")
-    with np.load(path) as data:
-        return {key: data[key] for key in data.files}
+from kaug.datasets import MNIST_SAMPLE  # noqa: E402  (a Keras-layout npz, for scripts)
 
 
 @pytest.fixture(scope="session")
 def mnist():
-    """The Keras MNIST arrays (uint8), from ../shared/data/mnist.npz."""
-    return load_npz("mnist.npz")
+    """kaug's MNIST sample as Keras's arrays (uint8): x_train (10000, 28, 28), y_train,
+    x_test (2000, 28, 28), y_test."""
+    with np.load(MNIST_SAMPLE) as data:
+        return {key: data[key] for key in data.files}
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.conftest import DATA_DIR
+from tests.conftest import MNIST_SAMPLE
 
 SCRIPT = pathlib.Path(__file__).parent / "backends" / "train_with_backend.py"
 
@@ -22,9 +22,7 @@ SCRIPT = pathlib.Path(__file__).parent / "backends" / "train_with_backend.py"
 def test_training_under_each_backend(backend, tmp_path):
     if importlib.util.find_spec(backend) is None:
         pytest.fail(f"{backend} is not installed: pip install -e '.[backends]'")
-    mnist = DATA_DIR / "mnist.npz"
-    if not mnist.exists():
-        pytest.skip(f"real data not found at {mnist}")
+    mnist = MNIST_SAMPLE
     result = subprocess.run(
         [sys.executable, str(SCRIPT), str(mnist), str(tmp_path / "digits")],
         capture_output=True, text=True, timeout=600,

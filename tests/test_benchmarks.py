@@ -6,17 +6,13 @@ import pathlib
 import subprocess
 import sys
 
-import pytest
-
-from tests.conftest import DATA_DIR
+from tests.conftest import MNIST_SAMPLE
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def smoke(script, tmp_path):
-    mnist = DATA_DIR / "mnist.npz"
-    if not mnist.exists():
-        pytest.skip(f"real data not found at {mnist}")
+    mnist = MNIST_SAMPLE
     out = tmp_path / "report.json"
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), "--smoke", "--device", "cpu",

@@ -9,7 +9,7 @@ import torch
 import torch.multiprocessing as mp
 
 from kaug import ImageDataGenerator
-from tests.conftest import DATA_DIR
+from tests.conftest import MNIST_SAMPLE
 
 FIT = dict(featurewise_center=True, zca_whitening=True, zca_epsilon=0.1, rescale=1 / 255)
 
@@ -27,7 +27,7 @@ def rank_worker(rank, world_size, port, out):
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size
     )
     try:
-        with np.load(DATA_DIR / "mnist.npz") as data:
+        with np.load(MNIST_SAMPLE) as data:
             x = data["x_train"][:3001, :, :, None]
         gen = ImageDataGenerator(rotation_range=10, **FIT, device="cpu")
         loader = gen.flow(x, np.arange(len(x)), batch_size=256)
@@ -75,18 +75,17 @@ def test_rank_and_world_size_by_hand(mnist):
         gen.flow(x, seed=0, rank=2, world_size=2)
 
 
+@pytest.mark.slow
 def test_the_torchrun_recipe_runs_on_two_cpu_processes(tmp_path):
     """The README's multi-GPU recipe, for real, with 2 CPU processes (gloo)."""
     import subprocess
     import sys
 
-    mnist = DATA_DIR / "mnist.npz"
-    if not mnist.exists():
-        pytest.skip(f"real data not found at {mnist}")
+    mnist = MNIST_SAMPLE
     script = os.path.join(os.path.dirname(__file__), "..", "examples", "distributed_mnist.py")
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-         f"--master_port={free_port()}", script, "--epochs", "2", "--limit", "4000",
+         f"--master_port={free_port()}", script, "--epochs", "3", "--limit", "6000",
          "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=600,
         env={**os.environ, "KAUG_MNIST": str(mnist), "KERAS_BACKEND": "torch",
@@ -94,6 +93,6 @@ def test_the_torchrun_recipe_runs_on_two_cpu_processes(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     for rank in (0, 1):
-        assert f"rank {rank}/2 epoch 2: 2000 images" in result.stdout
+        assert f"rank {rank}/2 epoch 3: 3000 images" in result.stdout
     accuracy = float(result.stdout.split("test accuracy ")[1].split()[0])
     assert accuracy > 0.9
