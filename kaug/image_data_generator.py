@@ -1035,25 +1035,30 @@ class ImageDataGenerator:
                 stacklevel=3,
             )
 
-    def preview(self, x, n=9, path=None, seed=None):
+    def preview(self, x, n=9, path=None, seed=None, scale=1):
         """A grid of `n` augmented, standardized samples: look before you train.
 
         Args:
             x: images, rank 4; the first `n` are shown.
             n: number of samples (a square-ish grid).
-            path: where to write the grid as PNG, or None.
+            path: where to write the grid (PNG, or the format its extension
+                names), or None. Missing folders are created.
             seed: optional int for the augmentation draws.
+            scale: enlarge the grid this many times (nearest), for readable
+                grids of small images (kaug only).
 
         Returns:
             The grid as an (H, W, C) uint8 numpy array (each image min-max scaled).
         """
         check_rank("x", x, 4, "a batch of images")
         check_int("n", n, minimum=1)
+        scale = check_int("scale", scale, minimum=1, maximum=64)
         if len(x) == 0:
             raise invalid("x", f"empty array of shape {tuple(x.shape)}", "must hold an image")
         batch = self._to_batch(x[:n])
         batch, _ = self._augment_batch(batch, self._generator_for(seed))
         grid = image_grid(to_numpy(to_uint8_images(self._standardize_batch(batch))))
+        grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
         if path is not None:
             folder = os.path.dirname(os.fspath(path))
             try:
