@@ -1,7 +1,11 @@
 """`import kaug` is light: no keras, and it survives a broken torchvision."""
 
+import json
+import os
 import subprocess
 import sys
+
+import pytest
 
 
 def run_python(code):
@@ -31,3 +35,37 @@ def test_defaults_come_from_keras_config():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["channels_first", "float64", "1"]
+
+
+BACKEND = (
+    "import sys, os\n"
+    "{hide}"
+    "import kaug, keras\n"
+    "print(keras.backend.backend(), os.environ.get('KERAS_BACKEND'))"
+)
+
+
+@pytest.mark.parametrize(
+    "variable,keras_json,hide_tensorflow,expected",
+    [
+        (None, None, True, "torch"),  # nothing chosen, Keras's default missing: torch
+        (None, {"backend": "tensorflow"}, True, "torch"),  # Keras would fail: torch
+        ("jax", None, True, "jax"),  # the user's variable wins
+        (None, {"backend": "jax"}, True, "jax"),  # the user's keras.json wins
+        (None, None, False, "tensorflow"),  # TensorFlow is there: Keras's default stands
+    ],
+)
+def test_kaug_makes_torch_the_backend_only_where_keras_would_fail(
+    tmp_path, variable, keras_json, hide_tensorflow, expected
+):
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["KERAS_HOME"] = str(tmp_path)
+    if variable:
+        env["KERAS_BACKEND"] = variable
+    if keras_json:
+        (tmp_path / "keras.json").write_text(json.dumps(keras_json))
+    hide = "sys.modules['tensorflow'] = None\n" if hide_tensorflow else ""
+    result = subprocess.run([sys.executable, "-c", BACKEND.format(hide=hide)], env=env,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[0] == expected
