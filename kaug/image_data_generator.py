@@ -40,7 +40,9 @@ from kaug.data.files import (
 )
 from kaug.data.io import ImageWriter, image_grid, save_image, to_uint8_images
 from kaug.data.loaders import ArrayLoader
+from kaug.pipeline import DTYPES, Pipeline
 from kaug.sampling import make_generator
+from kaug.standardize import FLAGS
 from kaug.stats import (
     STATISTICS,
     FittedStatistics,
@@ -63,13 +65,51 @@ from kaug.transforms.morphology import RandomErosion
 DATA_FORMATS = ("channels_last", "channels_first")
 SUBSETS = ("training", "validation")
 CLASS_MODES = ("categorical", "binary", "sparse", "input", None)
-_DTYPES = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64}
 _FIT_CHUNK = 4096  # images per upload in `fit`
 # The classic MNIST recipe's extras: each on half the images.
 _SHORTCUTS = {
     "erosion": (RandomErosion, {"kernel_size": 2, "p": 0.5}),
     "salt_pepper": (RandomSaltAndPepper, {"count": 100, "salt_ratio": 0.5, "p": 0.5}),
 }
+
+
+def _check_dtype(dtype):
+    if isinstance(dtype, torch.dtype):
+        name = str(dtype).removeprefix("torch.")
+    else:
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            name = None
+    if name not in DTYPES:
+        raise invalid("dtype", dtype, f"must be one of {', '.join(DTYPES)}")
+    return name
+
+
+def _check_callable(value):
+    if value is not None and not callable(value):
+        raise invalid("preprocessing_function", value, "must be callable")
+    return value
+
+
+# Keras's attributes (and kaug's `dtype` and `device`) that live in the Standardizer,
+# with the check run whenever one is set; the augmentation stage checks its own.
+_STANDARDIZER_SETTINGS = {
+    **{flag: functools.partial(check_bool, flag) for flag in FLAGS},
+    # Keras takes 0, whose whitening matrix is infinite wherever the data are flat.
+    "zca_epsilon": lambda value: float(check_number("zca_epsilon", value, 0, exclusive=True)),
+    "rescale": lambda value: None if value is None else check_number("rescale", value),
+    "preprocessing_function": _check_callable,
+    "data_format": lambda value: check_choice("data_format", value, DATA_FORMATS),
+    "dtype": _check_dtype,
+    "device": resolve_device,
+}  # fmt: skip
+AUGMENTATION_SETTINGS = (
+    "rotation_range", "width_shift_range", "height_shift_range", "brightness_range",
+    "shear_range", "zoom_range", "channel_shift_range", "fill_mode", "cval",
+    "horizontal_flip", "vertical_flip", "interpolation_order",
+)  # fmt: skip
+SETTINGS = (*_STANDARDIZER_SETTINGS, *AUGMENTATION_SETTINGS)
 
 
 def _keras_config():
@@ -88,14 +128,6 @@ def _keras_backend():
     except ImportError:
         return "torch"
     return keras.backend.backend()
-
-
-def _warn_unfitted(argument):
-    warnings.warn(
-        f"This ImageDataGenerator specifies `{argument}`, but it hasn't been fit on "
-        "any training data. Fit it first by calling `.fit(numpy_data)`.",
-        stacklevel=3,
-    )
 
 
 class _FittedStatistic:
@@ -206,80 +238,118 @@ class ImageDataGenerator:
         erosion=False,
         salt_pepper=False,
     ):
-        given = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        self._pipeline = Pipeline()
         if data_format is None or dtype is None:
             keras_format, keras_floatx = _keras_config()
             data_format = keras_format if data_format is None else data_format
             dtype = keras_floatx if dtype is None else dtype
-        self.data_format = check_choice("data_format", data_format, DATA_FORMATS)
-        if self.data_format == "channels_first":
-            self.channel_axis, self.row_axis, self.col_axis = 1, 2, 3
-        else:
-            self.channel_axis, self.row_axis, self.col_axis = 3, 1, 2
-        self.dtype = self._check_dtype(dtype)
-        self._torch_dtype = _DTYPES[self.dtype]
-        self._compute_dtype = torch.float64 if self.dtype == "float64" else torch.float32
-        # Statistics keep at least float32: a float16 mean of large data would be inf.
-        self._statistics_dtype = "float64" if self.dtype == "float64" else "float32"
-        self.device = resolve_device(device)
+        # Every Keras attribute is checked when it is set, here or later, and lives in
+        # the pipeline: see __setattr__.
+        self.data_format = data_format
+        self.dtype = dtype
+        self.device = device
 
-        self.featurewise_center = check_bool("featurewise_center", featurewise_center)
-        self.samplewise_center = check_bool("samplewise_center", samplewise_center)
-        self.featurewise_std_normalization = check_bool(
-            "featurewise_std_normalization", featurewise_std_normalization
-        )
-        self.samplewise_std_normalization = check_bool(
-            "samplewise_std_normalization", samplewise_std_normalization
-        )
-        self.zca_whitening = check_bool("zca_whitening", zca_whitening)
-        # Keras takes 0, whose whitening matrix is infinite wherever the data are flat.
-        self.zca_epsilon = float(check_number("zca_epsilon", zca_epsilon, 0, exclusive=True))
+        self.featurewise_center = featurewise_center
+        self.samplewise_center = samplewise_center
+        self.featurewise_std_normalization = featurewise_std_normalization
+        self.samplewise_std_normalization = samplewise_std_normalization
+        self.zca_whitening = zca_whitening
+        self.zca_epsilon = zca_epsilon
         self._couple_standardization_flags()
-
-        self.rescale = None if rescale is None else check_number("rescale", rescale)
-        if preprocessing_function is not None and not callable(preprocessing_function):
-            raise invalid("preprocessing_function", preprocessing_function, "must be callable")
+        self.rescale = rescale
         self.preprocessing_function = preprocessing_function
         validation_split = check_number("validation_split", validation_split)
         if validation_split and not 0 < validation_split < 1:
             raise invalid("validation_split", validation_split, "must be strictly between 0 and 1")
         self._validation_split = validation_split
 
-        self._augmentation = KerasAugmentation(
-            rotation_range=rotation_range,
-            width_shift_range=width_shift_range,
-            height_shift_range=height_shift_range,
-            shear_range=shear_range,
-            zoom_range=zoom_range,
-            channel_shift_range=channel_shift_range,
-            brightness_range=brightness_range,
-            horizontal_flip=check_bool("horizontal_flip", horizontal_flip),
-            vertical_flip=check_bool("vertical_flip", vertical_flip),
-            fill_mode=fill_mode,
-            cval=cval,
-            interpolation_order=interpolation_order,
-            dtype=self._compute_dtype,
-        )
-        self.rotation_range = scalar(rotation_range)
-        self.width_shift_range = scalar(width_shift_range)
-        self.height_shift_range = scalar(height_shift_range)
+        self.rotation_range = rotation_range
+        self.width_shift_range = width_shift_range
+        self.height_shift_range = height_shift_range
         self.brightness_range = brightness_range
-        self.shear_range = scalar(shear_range)
-        self.zoom_range = list(self._augmentation.zoom_range)
-        self.channel_shift_range = scalar(channel_shift_range)
+        self.shear_range = shear_range
+        self.zoom_range = zoom_range
+        self.channel_shift_range = channel_shift_range
         self.fill_mode = fill_mode
-        self.cval = scalar(cval)
-        self.horizontal_flip = self._augmentation.horizontal_flip
-        self.vertical_flip = self._augmentation.vertical_flip
-        self.interpolation_order = self._augmentation.interpolation_order
+        self.cval = cval
+        self.horizontal_flip = horizontal_flip
+        self.vertical_flip = vertical_flip
+        self.interpolation_order = interpolation_order
 
-        extras = [self._shortcut("erosion", erosion), self._shortcut("salt_pepper", salt_pepper)]
-        user_transforms = self._check_transforms(transforms)
-        self._transforms = [t for t in extras if t is not None] + user_transforms
-        self._config = self._normalized_config(given, user_transforms)
+        self._shortcuts = {"erosion": scalar(erosion), "salt_pepper": scalar(salt_pepper)}
+        extras = [self._shortcut(name, value) for name, value in self._shortcuts.items()]
+        self._user_transforms = self._check_transforms(transforms)
+        self._pipeline.transforms = [t for t in extras if t is not None] + self._user_transforms
 
-        self._generator = make_generator(self.device)
-        self._fitted = FittedStatistics()
+    def __setattr__(self, name, value):
+        """Keras's attributes are checked (and put in Keras's form) whenever they are set,
+        and live in the pipeline, so the next batch uses them, as in Keras: the
+        augmentation stage is rebuilt when one of its settings (or `dtype`) changes."""
+        pipeline = self.__dict__.get("_pipeline")
+        if name in _STANDARDIZER_SETTINGS:
+            setattr(pipeline.standardizer, name, _STANDARDIZER_SETTINGS[name](value))
+            if name == "dtype":
+                self._rebuild_stage()
+            elif name == "device":
+                self.__dict__["_generator"] = make_generator(pipeline.device)
+        elif name in AUGMENTATION_SETTINGS:
+            self._rebuild_stage(**{name: value})
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):
+        """The settings, read from where they live (only called for names not found)."""
+        pipeline = self.__dict__.get("_pipeline")
+        if pipeline is not None and name in _STANDARDIZER_SETTINGS:
+            return getattr(pipeline.standardizer, name)
+        if pipeline is not None and name in AUGMENTATION_SETTINGS:
+            return getattr(pipeline.augmentation, name)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def _rebuild_stage(self, **changed):
+        """Replace the augmentation stage (its own checks run on `changed`)."""
+        stage = self._pipeline.augmentation
+        settings = {name: getattr(stage, name) for name in AUGMENTATION_SETTINGS}
+        self._pipeline.augmentation = KerasAugmentation(
+            **{**settings, **changed}, dtype=self._pipeline.compute_dtype
+        )
+
+    @property
+    def _augmentation(self):
+        return self._pipeline.augmentation
+
+    @property
+    def _fitted(self):
+        return self._pipeline.standardizer.fitted
+
+    @_fitted.setter
+    def _fitted(self, snapshot):
+        self._pipeline.standardizer.fitted = snapshot
+
+    @property
+    def channel_axis(self):
+        return 1 if self.data_format == "channels_first" else 3
+
+    @property
+    def row_axis(self):
+        return 2 if self.data_format == "channels_first" else 1
+
+    @property
+    def col_axis(self):
+        return 3 if self.data_format == "channels_first" else 2
+
+    @property
+    def _torch_dtype(self):
+        return self._pipeline.dtype
+
+    @property
+    def _compute_dtype(self):
+        return self._pipeline.compute_dtype
+
+    @property
+    def _statistics_dtype(self):
+        """Statistics keep at least float32: a float16 mean of large data would be inf."""
+        return "float64" if self.dtype == "float64" else "float32"
 
     @functools.cached_property
     def _contiguous_batches(self):
@@ -325,30 +395,20 @@ class ImageDataGenerator:
             checked.append(item)
         return checked
 
-    def _normalized_config(self, given, user_transforms):
-        """The constructor arguments as they took effect (get_config's answer)."""
-        config = {key: scalar(value) for key, value in given.items()}
-        config.update(
-            featurewise_center=self.featurewise_center,
-            featurewise_std_normalization=self.featurewise_std_normalization,
-            samplewise_center=self.samplewise_center,
-            data_format=self.data_format,
-            dtype=self.dtype,
-            device=str(self.device),
-            zoom_range=list(self._augmentation.zoom_range),
-            transforms=user_transforms,
-        )
-        for key in ("width_shift_range", "height_shift_range", "brightness_range"):
-            if isinstance(config[key], (tuple, np.ndarray)):
-                config[key] = np.asarray(config[key]).tolist()
-        return config
-
     def get_config(self):
-        """The constructor arguments (Keras's convention): `from_config` rebuilds it.
+        """The constructor arguments (Keras's convention), from the live attributes:
+        `from_config` rebuilds the generator as it is now.
 
         Fitted statistics are not part of the config; `save` keeps them too.
         """
-        return dict(self._config)
+        config = {name: getattr(self, name) for name in SETTINGS}
+        config.update(
+            device=str(self.device),
+            validation_split=self._validation_split,
+            transforms=list(self._user_transforms),
+            **self._shortcuts,
+        )
+        return config
 
     @classmethod
     def from_config(cls, config):
@@ -379,19 +439,6 @@ class ImageDataGenerator:
         with open(path, "wb") as file:
             np.savez(file, config=np.array(json.dumps(config)), **arrays)
 
-    @staticmethod
-    def _check_dtype(dtype):
-        if isinstance(dtype, torch.dtype):
-            name = str(dtype).removeprefix("torch.")
-        else:
-            try:
-                name = np.dtype(dtype).name
-            except TypeError:
-                name = None
-        if name not in _DTYPES:
-            raise invalid("dtype", dtype, f"must be one of {', '.join(_DTYPES)}")
-        return name
-
     def _couple_standardization_flags(self):
         """Keras's overrides between the standardization flags, with its warnings.
 
@@ -418,104 +465,6 @@ class ImageDataGenerator:
     mean = _FittedStatistic()
     std = _FittedStatistic()
     zca_whitening_matrix = _FittedStatistic()
-
-    def _featurewise_affine(self, fitted):
-        """(scale, shift) so that featurewise center + std is `x * scale + shift`."""
-        center, normalize = self.featurewise_center, self.featurewise_std_normalization
-        if center and fitted.mean is None:
-            _warn_unfitted("featurewise_center")
-        if normalize and fitted.std is None:
-            _warn_unfitted("featurewise_std_normalization")
-
-        def affine():
-            tensor = functools.partial(
-                fitted.image_tensor,
-                data_format=self.data_format, dtype=self._compute_dtype, device=self.device,
-            )  # fmt: skip
-            scale = shift = None
-            if center and fitted.mean is not None:
-                shift = -tensor("mean")
-            if normalize and fitted.std is not None:
-                scale = 1.0 / (tensor("std") + 1e-6)
-                shift = None if shift is None else shift * scale
-            return scale, shift
-
-        key = ("affine", center, normalize, self.data_format, self._compute_dtype, self.device)
-        return fitted.cached(key, affine)
-
-    # -- the batch engine: (B, C, H, W) tensors on the device -----------------------
-
-    def _augment_batch(self, x, generator, masks=None):
-        """Random augmentation of a batch (and its masks); returns (x, masks).
-
-        The built-in Keras augmentation, then the extra transforms in order; masks
-        get the same geometric transform, nothing else. x comes out as
-        compute-dtype floats.
-        """
-        if self._augmentation.is_identity:
-            x = x.to(self._compute_dtype)
-        else:
-            params = self._augmentation.sample(tuple(x.shape), generator)
-            x = self._augmentation.apply(x, params)
-            if masks is not None:
-                masks = self._augmentation.apply_to_masks(masks, params)
-        for transform in self._transforms:
-            x = transform(x, generator)
-        return x, masks
-
-    def _standardize_batch(self, x):
-        """Keras's `standardize`, per image, on a batch; never modifies `x`.
-
-        The fitted statistics are read once: a batch never mixes two fits.
-        """
-        fitted = self._fitted
-        if self.featurewise_center or self.featurewise_std_normalization or self.zca_whitening:
-            fitted.check_image(self._image_shape(tuple(x.shape[1:])), self.data_format)
-        x = x.to(self._compute_dtype)
-        if self.preprocessing_function is not None:
-            x = self._preprocess(x)
-        if self.rescale:
-            x = x * self.rescale
-        if self.samplewise_center:
-            x = x - x.mean((1, 2, 3), keepdim=True)
-        if self.samplewise_std_normalization:
-            x = x / (x.std((1, 2, 3), correction=0, keepdim=True) + 1e-6)
-        if self.featurewise_center or self.featurewise_std_normalization:
-            scale, shift = self._featurewise_affine(fitted)
-            if scale is not None:
-                x = x * scale
-            if shift is not None:
-                x = x + shift
-        if self.zca_whitening:
-            if fitted.zca_whitening_matrix is None:
-                _warn_unfitted("zca_whitening")
-            else:
-                matrix = fitted.zca_tensor(self.device)
-                image = from_nchw(x, self.data_format)
-                flat = image.reshape(x.shape[0], -1).to(torch.float64)
-                whitened = (flat @ matrix).to(x.dtype).reshape(image.shape)
-                x = to_nchw(whitened, self.data_format)
-        return x
-
-    def _preprocess(self, x):
-        """Run the user's per-image numpy function, as Keras does (host round trip).
-
-        Each call gets its own copy of its image: functions that work in place
-        (Keras applications' `preprocess_input`) touch nothing else.
-        """
-        images = to_numpy(from_nchw(x, self.data_format)).astype(self.dtype, copy=False)
-        if len(images) == 0:
-            return x
-        outputs = [np.asarray(self.preprocessing_function(image.copy())) for image in images]
-        if any(out.shape != images.shape[1:] for out in outputs):
-            shapes = sorted({out.shape for out in outputs})
-            raise invalid(
-                "preprocessing_function",
-                self.preprocessing_function,
-                f"must return an image of its input's shape {images.shape[1:]}; returned {shapes}",
-            )
-        out = as_tensor(np.stack(outputs), self.device, "preprocessing_function's output")
-        return to_nchw(out, self.data_format).to(self._compute_dtype)
 
     # -- the public API: the kind of array in is the kind out ----------------------
 
@@ -561,7 +510,7 @@ class ImageDataGenerator:
             The augmented batch in the generator's dtype: a numpy array for
             numpy input, a tensor on the generator's device for tensor input.
         """
-        batch, _ = self._augment_batch(self._to_batch(x), self._generator_for(seed))
+        batch, _ = self._pipeline.augment(self._to_batch(x), self._generator_for(seed))
         return self._from_batch(batch, x)
 
     def standardize(self, x):
@@ -580,7 +529,7 @@ class ImageDataGenerator:
         if rank not in (3, 4):
             check_rank("x", x, 4, "an image (rank 3) or a batch of images")
         batch = self._to_batch(x, rank)
-        return self._from_batch(self._standardize_batch(batch), x, rank)
+        return self._from_batch(self._pipeline.standardize(batch), x, rank)
 
     def get_random_transform(self, img_shape, seed=None):
         """Draw the random parameters Keras's `apply_transform` takes, for one image.
@@ -749,8 +698,9 @@ class ImageDataGenerator:
             )
         shuffle = check_bool("shuffle", shuffle)
         writer = None if save_to_dir is None else ImageWriter(save_to_dir, save_prefix, save_format)
+        self._pipeline.contiguous = self._contiguous_batches
         return ArrayLoader(
-            self, x, y, sample_weight, extras,
+            self._pipeline, x, y, sample_weight, extras, image_data_generator=self,
             batch_size=batch_size, shuffle=shuffle, seed=seed, y_is_mask=masks is not None,
             augment=augment, writer=writer, resident=resident, rank=rank, world_size=world_size,
         )  # fmt: skip
@@ -989,9 +939,10 @@ class ImageDataGenerator:
     def _file_loader(self, filepaths, targets, class_mode, num_classes, sample_weight,
                      save_to_dir, save_prefix, save_format, **kwargs):  # fmt: skip
         writer = None if save_to_dir is None else ImageWriter(save_to_dir, save_prefix, save_format)
+        self._pipeline.contiguous = self._contiguous_batches
         return FileLoader(
-            self, filepaths, targets, class_mode, num_classes=num_classes,
-            sample_weight=sample_weight, writer=writer, **kwargs,
+            self._pipeline, filepaths, targets, class_mode, num_classes=num_classes,
+            sample_weight=sample_weight, writer=writer, image_data_generator=self, **kwargs,
         )  # fmt: skip
 
     def _subset(self, x, y, sample_weight, extras, subset, ignore_class_split):
@@ -1056,8 +1007,8 @@ class ImageDataGenerator:
         if len(x) == 0:
             raise invalid("x", f"empty array of shape {tuple(x.shape)}", "must hold an image")
         batch = self._to_batch(x[:n])
-        batch, _ = self._augment_batch(batch, self._generator_for(seed))
-        grid = image_grid(to_numpy(to_uint8_images(self._standardize_batch(batch))))
+        batch, _ = self._pipeline.augment(batch, self._generator_for(seed))
+        grid = image_grid(to_numpy(to_uint8_images(self._pipeline.standardize(batch))))
         grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
         if path is not None:
             folder = os.path.dirname(os.fspath(path))
@@ -1133,7 +1084,7 @@ class ImageDataGenerator:
                     batch = batch.to(self._compute_dtype)
                     if self.rescale:
                         batch = batch * self.rescale
-                    batch, _ = self._augment_batch(batch, generator)
+                    batch, _ = self._pipeline.augment(batch, generator)
                 flat = from_nchw(batch, self.data_format).reshape(batch.shape[0], -1)
                 accumulator.update(batch, flat if self.zca_whitening else None)
                 if progress is not None:

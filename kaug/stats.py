@@ -266,7 +266,7 @@ class FittedStatistics:
             value = value.reshape((1,) * (3 - value.ndim) + value.shape)
             if data_format == "channels_last":
                 value = value.transpose(2, 0, 1)
-            self._cache[key] = torch.tensor(value, dtype=dtype, device=device)  # read-only: copy
+            self._cache[key] = torch.as_tensor(np.array(value), dtype=dtype, device=device)
         return self._cache[key]
 
     def zca_tensor(self, device):
@@ -274,5 +274,6 @@ class FittedStatistics:
         ill-conditioned, and a float32 product loses up to 1e-3 to summation order."""
         key = ("zca", device)
         if key not in self._cache:
-            self._cache[key] = torch.as_tensor(self.zca_whitening_matrix, dtype=_F64, device=device)
+            writable = np.array(self.zca_whitening_matrix)  # the snapshot's own stays read-only
+            self._cache[key] = torch.as_tensor(writable, dtype=_F64, device=device)
         return self._cache[key]

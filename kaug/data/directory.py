@@ -15,11 +15,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from kaug import distributed
 from kaug._checks import invalid
+from kaug.batch import Batch
 from kaug.data import decoding
-from kaug.data.loaders import epoch_order, serve
-from kaug.sampling import make_generator, rank_seed
+from kaug.data.loader import LoaderBase
 
 
 class _ImageFiles(torch.utils.data.Dataset):
@@ -100,20 +99,17 @@ def file_decoder(decoder, device, color_mode, target_size, interpolation, keep_a
 
 
 class _EpochOrder(torch.utils.data.Sampler):
-    """This rank's sample indices, in a fresh seeded order each epoch, minus bad files."""
+    """A loader's sample indices, in a fresh order each epoch, minus bad files."""
 
-    def __init__(self, count, shuffle, seed, rank=0, world_size=1):
-        self.count = count
-        self.shuffle = shuffle
-        self.generator = make_generator(torch.device("cpu"), seed)
-        self.rank, self.world_size = rank, world_size
+    def __init__(self, loader):
+        self.loader = loader
         self.skip = set()
 
     def __len__(self):
-        return -(-self.count // self.world_size)
+        return -(-self.loader.samples // self.loader.world_size)
 
     def __iter__(self):
-        order = epoch_order(self.count, self.shuffle, self.generator, self.rank, self.world_size)
+        order = self.loader._epoch_order(self.loader.samples)
         return (int(i) for i in order if int(i) not in self.skip)
 
 
@@ -141,7 +137,7 @@ def _on_device(values, device):
     return tensor
 
 
-class FileLoader(torch.utils.data.DataLoader):
+class FileLoader(LoaderBase):
     """Batches of image files, decoded by CPU workers, augmented on the device.
 
     Returned by `ImageDataGenerator.flow_from_directory` and `flow_from_dataframe`;
@@ -158,7 +154,7 @@ class FileLoader(torch.utils.data.DataLoader):
 
     def __init__(
         self,
-        image_data_generator,
+        pipeline,
         filepaths,
         targets,
         class_mode,
@@ -178,11 +174,15 @@ class FileLoader(torch.utils.data.DataLoader):
         augment=True,
         rank=None,
         world_size=None,
+        image_data_generator=None,
     ):
-        """`targets`: per-file class indices (int), multi-hot rows (float), raw
-        values, or a list of arrays ("multi_output"); None for class_mode None
-        or "input"."""
-        self.image_data_generator = engine = image_data_generator
+        """`pipeline`: the `kaug.pipeline.Pipeline` that makes batches. `targets`:
+        per-file class indices (int), multi-hot rows (float), raw values, or a list
+        of arrays ("multi_output"); None for class_mode None or "input".
+        `image_data_generator` is kept as an attribute, as Keras's iterators keep it."""
+        self._setup(pipeline, seed, shuffle, augment, writer, rank, world_size,
+                    image_data_generator)  # fmt: skip
+        device = self._device
         self.filepaths = list(filepaths)
         self.samples = self.n = len(self.filepaths)
         self.class_mode = class_mode
@@ -191,16 +191,10 @@ class FileLoader(torch.utils.data.DataLoader):
         channels = decoding.COLOR_MODES[color_mode]
         self.image_shape = (
             (*self.target_size, channels)
-            if engine.data_format == "channels_last"
+            if pipeline.data_format == "channels_last"
             else (channels, *self.target_size)
         )
         self.on_error = on_error
-        self._augment = augment
-        self._writer = writer
-        self._device = device = engine.device
-        self.rank, self.world_size = distributed.process_group(rank, world_size)
-        seed = distributed.shared_seed(seed, self.world_size, shuffle)
-        self._generator = make_generator(device, rank_seed(seed, self.rank))
         if isinstance(targets, list):
             self._targets = [_on_device(t, device) for t in targets]
         else:
@@ -208,11 +202,9 @@ class FileLoader(torch.utils.data.DataLoader):
         self._sample_weight = (
             None
             if sample_weight is None
-            else torch.as_tensor(
-                np.asarray(sample_weight), dtype=engine._torch_dtype, device=device
-            )
+            else torch.as_tensor(np.asarray(sample_weight), dtype=pipeline.dtype, device=device)
         )
-        self._order = _EpochOrder(self.samples, shuffle, seed, self.rank, self.world_size)
+        self._order = _EpochOrder(self)
         if num_workers is None:
             num_workers = default_workers(self.samples, batch_size, self.target_size)
         self._decode = file_decoder(
@@ -235,12 +227,6 @@ class FileLoader(torch.utils.data.DataLoader):
         if self._writer is not None:
             self._writer.flush()
         self._report(failed)
-
-    def close(self):
-        """Wait until every image queued for `save_to_dir` is written; raise a write
-        error. (Queued images are written before the process exits anyway.)"""
-        if self._writer is not None:
-            self._writer.close()
 
     def raw_batches(self):
         """This rank's images, decoded, unaugmented: (B, C, H, W) uint8 batches, for `fit`."""
@@ -309,21 +295,22 @@ class FileLoader(torch.utils.data.DataLoader):
             )
 
     def _batch(self, indices, x):
-        engine = self.image_data_generator
+        pipeline = self._pipeline
         indices = indices.to(self._device, non_blocking=True)
-        x, _ = serve(engine, x, self._generator, self._augment, self._writer, indices)
+        labels = outputs = None
+        if isinstance(self._targets, list):  # "multi_output": served as they are
+            outputs = [t.index_select(0, indices) for t in self._targets]
+        elif self._targets is not None:
+            labels = self._targets.index_select(0, indices)
+            if self.class_mode == "categorical" and labels.ndim == 1:
+                labels = torch.nn.functional.one_hot(labels, self.num_classes)
+            if self.class_mode != "raw":
+                labels = labels.to(pipeline.dtype)  # Keras's labels are floats
+        weights = None if self._sample_weight is None else self._sample_weight[indices]
+        batch = Batch(x, labels=labels, sample_weight=weights)
+        batch = pipeline.serve(batch, self._generator, self._augment, self._writer, indices)
+        x = batch.images
         if self.class_mode is None:
             return x
-        if self.class_mode == "input":
-            y = x.clone()
-        elif isinstance(self._targets, list):  # "multi_output"
-            y = [t.index_select(0, indices) for t in self._targets]
-        else:
-            y = self._targets.index_select(0, indices)
-            if self.class_mode == "categorical" and y.ndim == 1:
-                y = torch.nn.functional.one_hot(y, self.num_classes)
-            if self.class_mode != "raw":
-                y = y.to(engine._torch_dtype)  # Keras's labels are floats
-        if self._sample_weight is None:
-            return x, y
-        return x, y, self._sample_weight.index_select(0, indices)
+        y = x.clone() if self.class_mode == "input" else outputs or batch.labels
+        return (x, y) if batch.sample_weight is None else (x, y, batch.sample_weight)

@@ -6,14 +6,13 @@ per-batch host work is a few kernel launches.
 """
 
 import math
-import threading
 
 import torch
 
 from kaug import distributed
 from kaug._tensors import as_tensor, from_nchw, to_nchw
-from kaug.data.io import to_uint8_images
-from kaug.sampling import make_generator, rank_seed
+from kaug.batch import Batch
+from kaug.data.loader import LoaderBase
 
 # Arrays larger than this share of the free device memory stay on the host.
 DEVICE_MEMORY_SHARE = 0.5
@@ -40,7 +39,7 @@ def fits_on_device(nbytes, device):
     return nbytes <= DEVICE_MEMORY_SHARE * free
 
 
-class ArrayLoader(torch.utils.data.DataLoader):
+class ArrayLoader(LoaderBase):
     """Batches of in-memory arrays, augmented and standardized on the device.
 
     Returned by `ImageDataGenerator.flow`. Iterating yields `x`, `(x, y)` or
@@ -54,8 +53,9 @@ class ArrayLoader(torch.utils.data.DataLoader):
     asynchronously.
 
     Args:
-        image_data_generator: the ImageDataGenerator whose engine makes batches.
-        x: (N, ...) images in the generator's data_format.
+        pipeline: the `kaug.pipeline.Pipeline` that makes batches (the
+            generator's: settings changed between epochs drive the next batch).
+        x: (N, ...) images in the pipeline's data_format.
         y: optional (N, ...) targets.
         sample_weight: optional (N,) weights.
         extras: arrays served unchanged beside x (Keras's `x=(images, misc)`).
@@ -72,11 +72,13 @@ class ArrayLoader(torch.utils.data.DataLoader):
             process group, else 0. Each rank is served a disjoint shard of every
             epoch, in an order all ranks share (from `seed`, or rank 0's).
         world_size: the number of ranks (with `rank`).
+        image_data_generator: the ImageDataGenerator, kept as Keras's iterators
+            keep it (an attribute for users; the loader never calls it).
     """
 
     def __init__(
         self,
-        image_data_generator,
+        pipeline,
         x,
         y=None,
         sample_weight=None,
@@ -90,17 +92,14 @@ class ArrayLoader(torch.utils.data.DataLoader):
         y_is_mask=False,
         rank=None,
         world_size=None,
+        image_data_generator=None,
     ):
+        self._setup(pipeline, seed, shuffle, augment, writer, rank, world_size,
+                    image_data_generator)  # fmt: skip
         super().__init__(_Samples(len(x)), batch_size=batch_size)
-        self.rank, self.world_size = distributed.process_group(rank, world_size)
-        self.image_data_generator = image_data_generator
         self.n = len(x)
-        self.shuffle = shuffle
-        self.seed = seed
-        self._augment = augment
-        self._writer = writer
         self._y_is_mask = y_is_mask
-        self._device = device = image_data_generator.device
+        device = self._device
 
         x, y, sample_weight, *extras = (
             None if a is None else as_tensor(a, "cpu") for a in (x, y, sample_weight, *extras)
@@ -118,21 +117,12 @@ class ArrayLoader(torch.utils.data.DataLoader):
         # reads fastest; host-resident ones keep the caller's layout (no second copy).
         self._x = place(x)
         if self.resident:
-            self._x = to_nchw(self._x, image_data_generator.data_format).contiguous()
-
-        # The order comes from the host, so it is the same whether the data sit
-        # on the device or not, and on every rank; augmentations come from the
-        # device and differ between ranks.
-        seed = distributed.shared_seed(seed, self.world_size, shuffle)
-        self._order_generator = make_generator(torch.device("cpu"), seed)
-        self._generator = make_generator(device, rank_seed(seed, self.rank))
-        self._iterator = None
-        self._next_lock = threading.Lock()  # Keras's iterators lock `next` too
+            self._x = to_nchw(self._x, pipeline.data_format).contiguous()
 
     def _take_images(self, indices):
         """Images `indices`, (B, C, H, W) on the device, as stored (unaugmented)."""
         x = self._take(self._x, indices)
-        return x if self.resident else to_nchw(x, self.image_data_generator.data_format)
+        return x if self.resident else to_nchw(x, self._pipeline.data_format)
 
     def _take(self, source, indices):
         """Rows `indices` of `source`, on the device."""
@@ -157,7 +147,7 @@ class ArrayLoader(torch.utils.data.DataLoader):
         return math.ceil(math.ceil(self.n / self.world_size) / self.batch_size)
 
     def __iter__(self):
-        order = epoch_order(self.n, self.shuffle, self._order_generator, self.rank, self.world_size)
+        order = self._epoch_order(self.n)
         if self.resident and self._device.type == "cuda":
             order = order.pin_memory().to(self._device, non_blocking=True)  # once per epoch
         elif self.resident:
@@ -175,62 +165,25 @@ class ArrayLoader(torch.utils.data.DataLoader):
         for indices in order.split(min(self.batch_size, self.n)):
             yield self._take_images(indices)
 
-    def __next__(self):
-        """The next batch, starting a new epoch when one ends (Keras's iterator API).
-
-        Thread-safe, as Keras's: threads sharing a loader get distinct batches.
-        """
-        with self._next_lock:
-            if self._iterator is None:
-                self._iterator = iter(self)
-            try:
-                return next(self._iterator)
-            except StopIteration:
-                self._iterator = iter(self)
-                return next(self._iterator)
-
-    next = __next__
-
-    def close(self):
-        """Wait until every image queued for `save_to_dir` is written; raise a write
-        error. (Queued images are written before the process exits anyway.)"""
-        if self._writer is not None:
-            self._writer.close()
-
     def _batch(self, indices):
-        engine = self.image_data_generator
-        x = self._take_images(indices)
+        pipeline = self._pipeline
         y = None if self._y is None else self._take(self._y, indices)
-        masks = self._masks_nchw(y, engine.data_format) if self._y_is_mask else None
-        x, masks = serve(engine, x, self._generator, self._augment, self._writer, indices, masks)
-        if masks is not None:
-            y = from_nchw(masks, engine.data_format).reshape(y.shape)
+        batch = Batch(
+            images=self._take_images(indices),
+            masks=self._masks_nchw(y, pipeline.data_format) if self._y_is_mask else None,
+            labels=None if self._y_is_mask else y,
+            sample_weight=None if self._sample_weight is None
+            else self._take(self._sample_weight, indices),
+        )  # fmt: skip
+        batch = pipeline.serve(batch, self._generator, self._augment, self._writer, indices)
+        x = batch.images
+        if self._y_is_mask:  # back to the layout they came in: (B, H, W) or per data_format
+            masks = batch.masks
+            y = masks[:, 0] if y.ndim == 3 else from_nchw(masks, pipeline.data_format)
+        else:
+            y = batch.labels
         if self._extras:
             x = [x, *(self._take(extra, indices) for extra in self._extras)]
         if y is None:
             return x
-        batch = (x, y)
-        if self._sample_weight is not None:
-            batch += (self._take(self._sample_weight, indices),)
-        return batch
-
-
-def epoch_order(count, shuffle, generator, rank=0, world_size=1):
-    """One epoch's sample indices for this rank (a CPU tensor): shuffled with
-    `generator` (the same draw on every rank) or in order, then sharded."""
-    order = torch.randperm(count, generator=generator) if shuffle else torch.arange(count)
-    return distributed.shard(order, rank, world_size)
-
-
-def serve(engine, x, generator, augment, writer, indices, masks=None):
-    """A gathered (B, C, H, W) batch as served: augmented, standardized, saved.
-
-    Returns (x in the engine's data_format and dtype, masks or None).
-    """
-    if augment:
-        x, masks = engine._augment_batch(x, generator, masks)
-    x = engine._standardize_batch(x).to(engine._torch_dtype)
-    if writer is not None:
-        writer.submit(to_uint8_images(x), indices)
-    x = from_nchw(x, engine.data_format)
-    return (x.contiguous() if engine._contiguous_batches else x), masks
+        return (x, y) if batch.sample_weight is None else (x, y, batch.sample_weight)

@@ -223,6 +223,32 @@ class BatchTransform:
     def __call__(self, x, generator):
         return self.transform(x, self.draw(x.shape, generator))
 
+    def apply_batch(self, batch, params):
+        """Transform a whole `kaug.batch.Batch` (images, masks, labels, sample weights).
+
+        The default transforms the images only (`apply`). Override it in a
+        transform that moves masks with the images, mixes labels, or changes the
+        image size; return `batch.replace(...)` with what changed. A transform
+        that changes the size applies to every image (p=1).
+        """
+        return batch.replace(images=self.apply(batch.images, params))
+
+    def transform_batch(self, batch, params):
+        """`apply_batch` with `params` from `draw`; images not drawn pass unchanged."""
+        if self.p == 0 or batch.images.shape[0] == 0:
+            return batch
+        out = self.apply_batch(batch, params)
+        applied = params.get("applied")
+        if applied is None:
+            return out
+        if out.images.shape[2:] != batch.images.shape[2:]:
+            raise invalid("p", self.p, "must be 1 for a transform that changes the image size")
+        return out.where(applied, batch)
+
+    def call_batch(self, batch, generator):
+        """Draw parameters for `batch` and transform it."""
+        return self.transform_batch(batch, self.draw(batch.images.shape, generator))
+
     def get_config(self):
         """The constructor arguments, read from the attributes of the same names."""
         config = {}

@@ -24,7 +24,7 @@ from kaug._checks import (
     scalar,
 )
 from kaug.sampling import uniform
-from kaug.transforms.base import BatchTransform
+from kaug.transforms.base import BatchTransform, register_transform
 
 GEOMETRIC_DEFAULTS = {"theta": 0.0, "tx": 0.0, "ty": 0.0, "shear": 0.0, "zx": 1.0, "zy": 1.0}
 FLIP_KEYS = ("flip_horizontal", "flip_vertical")
@@ -35,7 +35,7 @@ class _ShiftRange:
     """Keras's shift forms, resolved once: uniform draws or signed choices."""
 
     def __init__(self, name, value):
-        value = check_shift_range(name, value)
+        value = self.value = check_shift_range(name, value)
         # Keras skips a range that is falsy (0, 0.0); any other draws, zeros included.
         self.active = bool(np.any(np.asarray(value) != 0))
         if isinstance(value, list):
@@ -61,13 +61,21 @@ class _ShiftRange:
         return shift * size if self.fraction else shift
 
 
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@register_transform
 class KerasAugmentation(BatchTransform):
     """Rotation, shift, shear, zoom, flips, channel shift and brightness, as Keras.
 
     The geometric part (flips included) is one affine warp per batch; channel
     shift and brightness follow, in Keras's order. Width shifts move images along
     the columns and height shifts along the rows (Keras swaps them), and the
-    rotation centre is the true centre of non-square images.
+    rotation centre is the true centre of non-square images. The stage an
+    ImageDataGenerator runs, usable alone on a (B, C, H, W) batch too.
+
+    Integer images come out in `dtype`; floating ones in the wider of their own
+    dtype and `dtype`.
 
     Args:
         rotation_range: degrees; angles are drawn from [-range, range].
@@ -84,7 +92,9 @@ class KerasAugmentation(BatchTransform):
         fill_mode: "constant", "nearest", "reflect" or "wrap".
         cval: fill value for "constant".
         interpolation_order: 0 (nearest) or 1 (bilinear).
-        dtype: torch floating dtype the arithmetic runs in.
+        dtype: "float32" or "float64" (or the torch dtype): the least precision
+            the arithmetic runs in.
+        p: probability of augmenting each image (the others pass unchanged).
     """
 
     def __init__(
@@ -101,30 +111,33 @@ class KerasAugmentation(BatchTransform):
         fill_mode="nearest",
         cval=0.0,
         interpolation_order=1,
-        dtype=torch.float32,
+        dtype="float32",
+        p=1.0,
     ):
-        super().__init__(p=1.0)
-        self.rotation_range = float(check_number("rotation_range", rotation_range, minimum=0))
+        super().__init__(p=p)
+        self.rotation_range = check_number("rotation_range", rotation_range, minimum=0)
         zoom_range = scalar(zoom_range)
-        self.width_shift = _ShiftRange("width_shift_range", width_shift_range)
-        self.height_shift = _ShiftRange("height_shift_range", height_shift_range)
-        self.shear_range = float(check_number("shear_range", shear_range, minimum=0))
+        self._width_shift = _ShiftRange("width_shift_range", width_shift_range)
+        self._height_shift = _ShiftRange("height_shift_range", height_shift_range)
+        self.width_shift_range = self._width_shift.value
+        self.height_shift_range = self._height_shift.value
+        self.shear_range = check_number("shear_range", shear_range, minimum=0)
         if is_number(zoom_range):
             zoom_range = check_number("zoom_range", zoom_range, minimum=0)
             zoom_range = [1 - zoom_range, 1 + zoom_range]
-        self.zoom_range = check_pair("zoom_range", zoom_range, minimum=0)
-        self.channel_shift_range = float(
-            check_number("channel_shift_range", channel_shift_range, minimum=0)
+        self.zoom_range = list(check_pair("zoom_range", zoom_range, minimum=0))
+        self.channel_shift_range = check_number(
+            "channel_shift_range", channel_shift_range, minimum=0
         )
         self.brightness_range = (
             None
             if brightness_range is None
-            else check_pair("brightness_range", brightness_range, minimum=0)
+            else list(check_pair("brightness_range", brightness_range, minimum=0))
         )
         self.horizontal_flip = check_bool("horizontal_flip", horizontal_flip)
         self.vertical_flip = check_bool("vertical_flip", vertical_flip)
         self.fill_mode = check_choice("fill_mode", fill_mode, F.geometric.FILL_MODES)
-        self.cval = float(check_number("cval", cval))
+        self.cval = check_number("cval", cval)
         interpolation_order = scalar(interpolation_order)
         if (
             isinstance(interpolation_order, bool)
@@ -135,21 +148,23 @@ class KerasAugmentation(BatchTransform):
                 "interpolation_order", interpolation_order, "must be 0 (nearest) or 1 (bilinear)"
             )
         self.interpolation_order = int(interpolation_order)
-        self.dtype = dtype
-        self.zooms = self.zoom_range != (1.0, 1.0)
-        self.warps = bool(
+        name = str(dtype).removeprefix("torch.") if isinstance(dtype, torch.dtype) else dtype
+        self.dtype = check_choice("dtype", name, tuple(_DTYPES))
+        self._dtype = _DTYPES[self.dtype]
+        self._zooms = self.zoom_range != [1.0, 1.0]
+        self._warps = bool(
             self.rotation_range
-            or self.width_shift.active
-            or self.height_shift.active
+            or self._width_shift.active
+            or self._height_shift.active
             or self.shear_range
-            or self.zooms
+            or self._zooms
         )
 
     @property
     def is_identity(self):
         """True when sampling can only ever produce the identity transform."""
-        return not (
-            self.warps
+        return self.p == 0 or not (
+            self._warps
             or self.horizontal_flip
             or self.vertical_flip
             or self.channel_shift_range
@@ -161,13 +176,13 @@ class KerasAugmentation(BatchTransform):
         batch, _, height, width = shape
         u = iter(uniform((12, batch), generator))
         params = {}
-        if self.warps:
+        if self._warps:
             zeros = torch.zeros(batch, device=generator.device)
             params["theta"] = (2 * next(u) - 1) * self.rotation_range
-            params["tx"] = self.width_shift.draw(next(u), next(u), width, generator.device)
-            params["ty"] = self.height_shift.draw(next(u), next(u), height, generator.device)
+            params["tx"] = self._width_shift.draw(next(u), next(u), width, generator.device)
+            params["ty"] = self._height_shift.draw(next(u), next(u), height, generator.device)
             params["shear"] = (2 * next(u) - 1) * self.shear_range
-            if self.zooms:
+            if self._zooms:
                 low, high = self.zoom_range
                 params["zx"] = low + (high - low) * next(u)
                 params["zy"] = low + (high - low) * next(u)
@@ -193,21 +208,32 @@ class KerasAugmentation(BatchTransform):
             x = F.brightness(x, params["brightness"])
         return x
 
+    def apply_batch(self, batch, params):
+        """The images augmented, and the masks moved with them (`apply_to_masks`)."""
+        masks = batch.masks
+        return batch.replace(
+            images=self.apply(batch.images, params),
+            masks=None if masks is None else self.apply_to_masks(masks, params),
+        )
+
     def apply_to_masks(self, masks, params):
         """The geometric part of `params` on label masks: nearest sampling, 0 outside.
 
         Masks keep their dtype and values (no interpolation, no photometric change),
         so they stay aligned with the images `params` transformed.
         """
-        return self._geometric(masks, params, cval=0.0, order=0).to(masks.dtype)
+        out = self._geometric(masks, params, cval=0.0, order=0).to(masks.dtype)
+        applied = params.get("applied")
+        return out if applied is None else torch.where(applied.view(-1, 1, 1, 1), out, masks)
 
     def _geometric(self, x, params, cval, order):
         flips = [params.get(key) for key in FLIP_KEYS]
+        dtype = torch.promote_types(x.dtype, self._dtype) if x.is_floating_point() else self._dtype
         if "theta" not in params:
-            return F.flip(x.to(self.dtype), *flips)
+            return F.flip(x.to(dtype), *flips)
         # grid_sample reads (B, C, H, W)-contiguous input ~20% faster than a
         # channels-last view; the dtype conversion makes the copy in passing.
-        x = x.to(self.dtype, memory_format=torch.contiguous_format)
+        x = x.to(dtype, memory_format=torch.contiguous_format)
         no_flip = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         matrix = F.keras_affine_matrix(
             *(params[key] for key in GEOMETRIC_DEFAULTS),

@@ -16,6 +16,7 @@ from kaug.sampling import uniform
 from kaug.transforms import (
     BatchFunction,
     BatchTransform,
+    KerasAugmentation,
     deserialize,
     register_function,
     register_transform,
@@ -50,7 +51,12 @@ def halve_ink(x):
 
 # Registered classes that need constructor arguments get an example here; a new
 # registered transform without defaults fails test_every_transform_has_an_example.
-EXAMPLES = {BatchFunction: lambda p: BatchFunction(halve_ink, p=p)}
+EXAMPLES = {
+    BatchFunction: lambda p: BatchFunction(halve_ink, p=p),
+    KerasAugmentation: lambda p: KerasAugmentation(
+        rotation_range=30, zoom_range=0.2, horizontal_flip=True, brightness_range=[0.5, 1.5], p=p
+    ),
+}
 TRANSFORMS = sorted(registered_transforms().items())
 
 

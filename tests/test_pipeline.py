@@ -1,0 +1,136 @@
+"""The batch pipeline: transforms defined outside kaug that mix labels or crop images
+and masks, through `model.fit(datagen.flow(...))`; the pipeline never touches the facade."""
+
+import ast
+import pathlib
+
+import keras
+import numpy as np
+import torch
+
+from kaug import ImageDataGenerator
+from kaug.batch import Batch
+from kaug.pipeline import Pipeline
+from kaug.sampling import uniform
+from kaug.transforms import BatchTransform
+
+KAUG = pathlib.Path(__file__).resolve().parents[1] / "kaug"
+
+
+class MixPairs(BatchTransform):
+    """A user's MixUp: each image blended with another of the batch, labels alike."""
+
+    def __init__(self, low=0.6, p=1.0):
+        super().__init__(p=p)
+        self.low = low
+
+    def sample(self, shape, generator):
+        partner = torch.randperm(shape[0], generator=generator, device=generator.device)
+        return {"partner": partner, "share": uniform((shape[0],), generator, self.low, 1.0)}
+
+    def apply_batch(self, batch, params):
+        def mix(a):
+            share = params["share"].view(-1, *[1] * (a.ndim - 1))
+            return share * a + (1 - share) * a[params["partner"]]
+
+        return batch.replace(images=mix(batch.images), labels=mix(batch.labels))
+
+
+class CropTo(BatchTransform):
+    """A user's centre crop of images and masks to size x size."""
+
+    def __init__(self, size=20):
+        super().__init__(p=1.0)
+        self.size = size
+
+    def crop(self, x):
+        top = (x.shape[2] - self.size) // 2
+        left = (x.shape[3] - self.size) // 2
+        return x[:, :, top : top + self.size, left : left + self.size]
+
+    def apply(self, x, params):
+        return self.crop(x)
+
+    def apply_batch(self, batch, params):
+        masks = None if batch.masks is None else self.crop(batch.masks)
+        return batch.replace(images=self.crop(batch.images), masks=masks)
+
+
+def small_cnn(shape):
+    return keras.Sequential([
+        keras.Input(shape),
+        keras.layers.Conv2D(16, 3, activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10, activation="softmax"),
+    ])  # fmt: skip
+
+
+def test_a_label_mixing_transform_trains_through_model_fit(mnist):
+    x, y = mnist["x_train"][:3000, :, :, None], mnist["y_train"][:3000]
+    one_hot = np.eye(10, dtype="float32")[y]
+    datagen = ImageDataGenerator(rescale=1 / 255, transforms=[MixPairs()], device="cpu")
+    loader = datagen.flow(x, one_hot, batch_size=64, seed=0)
+    images, labels = next(iter(loader))
+    assert torch.allclose(labels.sum(1), torch.ones(64)) and (labels.max(1).values >= 0.6).all()
+    assert ((labels > 0).sum(1) == 2).sum() > 40  # most rows now hold two classes
+    keras.utils.set_random_seed(0)
+    model = small_cnn((28, 28, 1))
+    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    model.fit(loader, epochs=3, verbose=0)
+    test = ImageDataGenerator(rescale=1 / 255, device="cpu").flow(
+        mnist["x_test"][:1000, :, :, None], np.eye(10, dtype="float32")[mnist["y_test"][:1000]]
+    )
+    assert model.evaluate(test, verbose=0)[1] > 0.85
+
+
+def test_a_cropping_transform_moves_masks_and_trains_at_the_new_size(mnist):
+    x, y = mnist["x_train"][:3000, :, :, None], mnist["y_train"][:3000]
+    masks = (x[..., 0] > 128).astype("uint8")
+    flips = ImageDataGenerator(horizontal_flip=True, transforms=[CropTo(20)], device="cpu")
+    images, served_masks = next(iter(flips.flow(x, masks=masks, batch_size=32, seed=1)))
+    assert images.shape == (32, 20, 20, 1) and served_masks.shape == (32, 20, 20)
+    assert served_masks.dtype == torch.uint8
+    assert torch.equal(served_masks, (images[..., 0] > 128).to(torch.uint8))  # still aligned
+
+    keras.utils.set_random_seed(0)
+    model = small_cnn((20, 20, 1))
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    crop = ImageDataGenerator(rotation_range=10, rescale=1 / 255, transforms=[CropTo(20)],
+                              device="cpu")  # fmt: skip
+    model.fit(crop.flow(x, y, batch_size=64, seed=0), epochs=3, verbose=0)
+    center = ImageDataGenerator(rescale=1 / 255, transforms=[CropTo(20)], device="cpu")
+    test = center.flow(mnist["x_test"][:1000, :, :, None], mnist["y_test"][:1000])
+    assert model.evaluate(test, verbose=0)[1] > 0.8  # chance: 0.1
+
+
+def test_a_batch_carries_weights_through_and_never_changes_in_place():
+    images = torch.rand(4, 1, 6, 6)
+    batch = Batch(images, labels=torch.arange(4.0), sample_weight=torch.ones(4))
+    mix = MixPairs(p=0.5)
+    params = mix.draw(images.shape, torch.Generator().manual_seed(3))
+    out = mix.transform_batch(batch, params)
+    assert out is not batch and torch.equal(batch.images, images)
+    assert torch.equal(out.sample_weight, batch.sample_weight)
+    kept = ~params["applied"]  # images not drawn keep their image and their label
+    assert kept.any() and (~kept).any()
+    assert torch.equal(out.images[kept], images[kept])
+    assert torch.equal(out.labels[kept], batch.labels[kept])
+    pipeline = Pipeline()
+    pipeline.transforms = [mix]
+    served = pipeline.augment_batch(batch, torch.Generator().manual_seed(3))
+    assert torch.equal(served.labels, out.labels)  # the pipeline runs the same draw
+
+
+def test_the_pipeline_and_the_loaders_never_import_the_facade_or_keras():
+    for path in [KAUG / "pipeline.py", KAUG / "standardize.py", KAUG / "batch.py",
+                 *sorted((KAUG / "data").glob("*.py"))]:  # fmt: skip
+        tree = ast.parse(path.read_text())
+        imported = {
+            alias.name if isinstance(node, ast.Import) else node.module
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for alias in (node.names if isinstance(node, ast.Import) else [None])
+        }
+        assert "kaug.image_data_generator" not in imported, path
+        assert not any(name and name.split(".")[0] == "keras" for name in imported), path
