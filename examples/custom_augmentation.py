@@ -10,6 +10,7 @@ grids of both augmentations.
     python examples/custom_augmentation.py [--data mnist.npz] [--limit 20000] [--epochs 3]
 """
 
+import json
 import os
 import time
 
@@ -54,6 +55,7 @@ def main():
 
     print(f"training on {len(x_train)} digits, {args.epochs} epochs per model")
     print(f"{'trained with':18s}" + "".join(f"{name:>9s}" for name in test_sets) + "  s/epoch")
+    report = {"train_images": len(x_train), "epochs": args.epochs, "accuracy": {}}
     for label, extras in EXTRAS.items():
         keras.utils.set_random_seed(args.seed)
         datagen = ImageDataGenerator(rescale=1 / 255, **extras)
@@ -70,6 +72,10 @@ def main():
             for x in test_sets.values()
         ]
         print(f"{label:18s}" + "".join(f"{s:9.4f}" for s in scores) + f"  {seconds:7.1f}")
+        report["accuracy"][label] = dict(zip(test_sets, scores, strict=True))
+        report.setdefault("seconds_per_epoch", {})[label] = seconds
+    with open(f"{args.out}/custom_augmentation.json", "w") as file:
+        json.dump(report, file, indent=1)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ the gradients of the Keras model (a torch.nn.Module under the torch backend),
 as in Keras's guide to multi-GPU training with PyTorch.
 """
 
+import json
 import os
 import time
 
@@ -65,6 +66,7 @@ def main():
     ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if cuda else None)
     optimizer = torch.optim.Adam(ddp.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
+    report = {"rank": rank, "world_size": world, "epochs": []}
     for epoch in range(args.epochs):
         start, seen = time.perf_counter(), 0
         for x, y in loader:
@@ -75,6 +77,7 @@ def main():
             seen += len(x)
         print(f"rank {rank}/{world} epoch {epoch + 1}: {seen} images, loss {loss.item():.3f}, "
               f"{time.perf_counter() - start:.1f} s", flush=True)  # fmt: skip
+        report["epochs"].append({"images": seen, "loss": loss.item()})
 
     if rank == 0:
         model.eval()
@@ -87,6 +90,9 @@ def main():
                 )  # fmt: skip
             )
         print(f"test accuracy {correct / len(x_test):.4f} (mean {datagen.mean.ravel()[0]:.4f})")
+        report["accuracy"] = correct / len(x_test)
+    with open(f"{args.out}/distributed_rank{rank}.json", "w") as file:
+        json.dump(report, file)
     dist.destroy_process_group()
 
 

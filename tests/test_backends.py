@@ -24,12 +24,13 @@ def test_training_under_each_backend(backend, tmp_path):
         pytest.fail(f"{backend} is not installed: pip install -e '.[backends]'")
     mnist = MNIST_SAMPLE
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), str(mnist), str(tmp_path / "digits")],
+        [sys.executable, str(SCRIPT), str(mnist), str(tmp_path / "digits"),
+         str(tmp_path / "report.json")],
         capture_output=True, text=True, timeout=600,
         env={**os.environ, "KERAS_BACKEND": backend, "CUDA_VISIBLE_DEVICES": ""},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = json.loads((tmp_path / "report.json").read_text())
     assert report["backend"] == backend
     assert report["accuracy"] > 0.7  # 3 short epochs; chance is 0.1
     assert report["x_shape"] == [8, 28, 28, 1] and report["x_dtype"] == "torch.float32"

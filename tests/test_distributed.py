@@ -1,5 +1,6 @@
 """Several processes: disjoint shards per rank, whole-dataset statistics on every rank."""
 
+import json
 import os
 import socket
 
@@ -92,7 +93,8 @@ def test_the_torchrun_recipe_runs_on_two_cpu_processes(tmp_path):
              "CUDA_VISIBLE_DEVICES": ""},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    for rank in (0, 1):
-        assert f"rank {rank}/2 epoch 3: 3000 images" in result.stdout
-    accuracy = float(result.stdout.split("test accuracy ")[1].split()[0])
-    assert accuracy > 0.9
+    reports = [json.loads((tmp_path / f"distributed_rank{r}.json").read_text()) for r in (0, 1)]
+    for rank, report in enumerate(reports):
+        assert report["rank"] == rank and report["world_size"] == 2
+        assert [epoch["images"] for epoch in report["epochs"]] == [3000, 3000, 3000]
+    assert reports[0]["accuracy"] > 0.9

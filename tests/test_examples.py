@@ -55,14 +55,12 @@ def test_the_main_job_trains_on_the_built_in_digits(tmp_path):
 
 @pytest.mark.slow
 def test_custom_augmentation_example(tmp_path):
-    stdout = run_example(
-        EXAMPLES / "custom_augmentation.py", tmp_path, "--epochs", "1", "--limit", "2000"
-    )
-    rows = [
-        line.split()
-        for line in stdout.splitlines()
-        if line.startswith(("no extras", "erosion", "salt-and"))
-    ]
-    assert len(rows) == 3 and all(0.1 < float(value) <= 1 for row in rows for value in row[-4:-1])
+    run_example(EXAMPLES / "custom_augmentation.py", tmp_path, "--epochs", "1", "--limit", "2000")
+    report = json.loads((tmp_path / "custom_augmentation.json").read_text())
+    assert report["train_images"] == 2000
+    assert set(report["accuracy"]) == {"no extras", "erosion", "salt-and-pepper"}
+    for scores in report["accuracy"].values():
+        assert set(scores) == {"clean", "noisy", "eroded"}
+        assert all(0.1 < value <= 1 for value in scores.values())  # chance is 0.1
     assert (tmp_path / "custom_augmentation_noisy.png").exists()
     assert (tmp_path / "custom_augmentation_eroded.png").exists()

@@ -1,8 +1,8 @@
 """Run by tests/test_backends.py in a fresh process: KERAS_BACKEND picks the backend.
 
 Trains a small CNN through model.fit from datagen.flow and from
-flow_from_directory, and prints the backend, the batch dtypes Keras saw and the
-test accuracy as JSON.
+flow_from_directory, and writes the backend, the batch dtypes Keras saw and the
+test accuracy as JSON to the file its third argument names.
 """
 
 import json
@@ -15,7 +15,7 @@ from PIL import Image
 
 from kaug import ImageDataGenerator
 
-mnist_path, folder = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+mnist_path, folder, report = (pathlib.Path(arg) for arg in sys.argv[1:4])
 with np.load(mnist_path) as data:
     x, y = data["x_train"][:3000, :, :, None], data["y_train"][:3000]
     x_test, y_test = data["x_test"][:1000, :, :, None], data["y_test"][:1000]
@@ -44,7 +44,7 @@ except ValueError as error:
     torchvision_decoder = "refused"
 batch_x, batch_y = next(iter(datagen.flow(x, y, batch_size=8)))
 _, accuracy = model.evaluate(datagen.flow(x_test, y_test, augment=False), verbose=0)
-print(json.dumps({
+report.write_text(json.dumps({
     "backend": keras.backend.backend(), "accuracy": float(accuracy),
     "x_contiguous": bool(batch_x.is_contiguous()), "x_dtype": str(batch_x.dtype),
     "x_shape": list(batch_x.shape), "torchvision_decoder": torchvision_decoder,
