@@ -29,11 +29,8 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import numpy as np  # noqa: E402
+from common import SUITE, default_data  # noqa: E402
 from PIL import Image  # noqa: E402
-
-SUITE = dict(rotation_range=90, width_shift_range=0.2, height_shift_range=0.2,
-             horizontal_flip=True, vertical_flip=True)  # fmt: skip
-DEFAULT_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
 
 
 def write_tree(root, images, labels, extension, size):
@@ -110,7 +107,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default=None)
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--data", default=default_data())
     parser.add_argument("--json", default="directory_throughput.json")
     parser.add_argument("--smoke", action="store_true", help="a few images (CI)")
     args = parser.parse_args()

@@ -27,28 +27,10 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from common import SUITE, default_data, small_cnn  # noqa: E402
 from keras.src.legacy.preprocessing.image import ImageDataGenerator as KerasGenerator  # noqa: E402
 
 from kaug import ImageDataGenerator  # noqa: E402
-
-SUITE = dict(rotation_range=90, width_shift_range=0.2, height_shift_range=0.2,
-             horizontal_flip=True, vertical_flip=True)  # fmt: skip
-DEFAULT_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
-
-
-def small_cnn():
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            keras.layers.Rescaling(1 / 255),
-            keras.layers.Conv2D(32, 3, activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(64, 3, activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Flatten(),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
 
 
 class PlainLoader(torch.utils.data.DataLoader):
@@ -76,7 +58,7 @@ def epoch_seconds(make_data, repeats):
     """
     models = {}
     for name, make in make_data.items():
-        models[name] = small_cnn()
+        models[name] = small_cnn(rescale=True)
         models[name].compile("adam", "sparse_categorical_crossentropy")
         models[name].fit(make(), epochs=1, steps_per_epoch=5, verbose=0)  # warm-up
     times = {name: [] for name in make_data}
@@ -110,7 +92,7 @@ def main():
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--data", default=default_data())
     parser.add_argument("--json", default="fit_overhead.json")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (CI)")
     args = parser.parse_args()

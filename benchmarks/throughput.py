@@ -33,9 +33,9 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from common import SUITE, default_data  # noqa: E402
 
 SIZES = [(28, 28, 1), (32, 32, 3), (224, 224, 3)]
-DEFAULT_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
 
 
 def images_for(size, count, data_path):
@@ -61,10 +61,7 @@ def images_for(size, count, data_path):
 def kaug_runner(images, batch_size, device):
     from kaug import ImageDataGenerator
 
-    datagen = ImageDataGenerator(
-        rotation_range=90, width_shift_range=0.2, height_shift_range=0.2,
-        horizontal_flip=True, vertical_flip=True, device=device,
-    )  # fmt: skip
+    datagen = ImageDataGenerator(**SUITE, device=device)
     loader = datagen.flow(images, batch_size=batch_size, seed=0, resident=True)
 
     def run():
@@ -76,10 +73,7 @@ def kaug_runner(images, batch_size, device):
 def keras_legacy_runner(images, batch_size, device):
     from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
-    datagen = ImageDataGenerator(
-        rotation_range=90, width_shift_range=0.2, height_shift_range=0.2,
-        horizontal_flip=True, vertical_flip=True,
-    )  # fmt: skip
+    datagen = ImageDataGenerator(**SUITE)
     iterator = datagen.flow(images.astype("float32"), batch_size=batch_size, seed=0)
     return lambda: next(iterator)
 
@@ -236,7 +230,7 @@ def main():
         default=None,
         help="default: 128 (CPU), 256 (GPU); 32 at 224x224 on the CPU",
     )
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--data", default=default_data())
     parser.add_argument("--only", nargs="*", default=None, help="run only these libraries")
     parser.add_argument(
         "--sizes", nargs="*", default=None, help="e.g. 224x224x3 (default: all three)"

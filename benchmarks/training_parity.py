@@ -5,44 +5,30 @@ shifts 0.1, rescale 1/255, a small CNN, batch 64, 3 epochs), trained through
 kaug's `flow` and through Keras's legacy `ImageDataGenerator.flow`, side by side,
 for a few seeds. Prints test accuracy (2,000 test digits) and seconds per epoch.
 
-    python benchmarks/training_parity.py [--data ../shared/data/mnist.npz] [--seeds 3]
+    python benchmarks/training_parity.py [--data mnist.npz] [--seeds 3] [--json report.json]
+    python benchmarks/training_parity.py --smoke   # 1 seed, 500 digits, 1 epoch: CI's check
 """
 
 import argparse
+import json
 import os
-import pathlib
 import statistics
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
+from common import default_data, load_mnist, small_cnn  # noqa: E402
 from keras.src.legacy.preprocessing.image import ImageDataGenerator as KerasGenerator  # noqa: E402
 
 from kaug import ImageDataGenerator  # noqa: E402
 
 ARGS = dict(rotation_range=15, width_shift_range=0.1, height_shift_range=0.1, rescale=1 / 255)
-DEFAULT_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
-
-
-def small_cnn():
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            keras.layers.Conv2D(16, 3, activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(32, 3, activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Flatten(),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
 
 
 def train(make_flow, x, y, x_test, y_test, seed, epochs=3):
     keras.utils.set_random_seed(seed)
-    model = small_cnn()
+    model = small_cnn(filters=(16, 32))
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()
     model.fit(make_flow(x, y), epochs=epochs, verbose=0)
@@ -53,26 +39,36 @@ def train(make_flow, x, y, x_test, y_test, seed, epochs=3):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--data", default=default_data())
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--json", default="training_parity.json")
+    parser.add_argument("--smoke", action="store_true", help="1 seed, 500 digits, 1 epoch (CI)")
     args = parser.parse_args()
-    with np.load(args.data) as data:
-        x, y = data["x_train"][:10000, :, :, None], data["y_train"][:10000]
-        x_test, y_test = data["x_test"][:2000, :, :, None], data["y_test"][:2000]
+    train_count, test_count, seeds, epochs = (
+        (500, 200, 1, 1) if args.smoke else (10000, 2000, args.seeds, 3)
+    )
+    x, y, x_test, y_test = load_mnist(args.data, train_count, test_count)
+    x, x_test = x[..., None], x_test[..., None]
     kaug, legacy = ImageDataGenerator(**ARGS), KerasGenerator(**ARGS)
     runs = {
         "kaug": lambda a, b: kaug.flow(a, b, batch_size=64),
         "keras legacy": lambda a, b: legacy.flow(a.astype("float32"), b, batch_size=64),
     }
-    print(f"device {kaug.device}; torch backend; {args.seeds} seeds")
+    print(f"device {kaug.device}; torch backend; {seeds} seeds")
+    report = {"train_images": len(x), "test_images": len(x_test), "epochs": epochs, "runs": {}}
     for name, make_flow in runs.items():
-        results = [train(make_flow, x, y, x_test, y_test, seed) for seed in range(args.seeds)]
+        results = [train(make_flow, x, y, x_test, y_test, seed, epochs) for seed in range(seeds)]
         accuracies = [a for a, _ in results]
+        seconds = statistics.median(s for _, s in results)
+        report["runs"][name] = {"accuracy": accuracies, "seconds_per_epoch": seconds}
         print(
             f"{name:13s} test accuracy {statistics.mean(accuracies):.4f} "
             f"(min {min(accuracies):.4f}, max {max(accuracies):.4f}); "
-            f"{statistics.median(s for _, s in results):.1f} s per epoch"
+            f"{seconds:.1f} s per epoch"
         )
+    with open(args.json, "w") as file:
+        json.dump(report, file, indent=1)
+    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
