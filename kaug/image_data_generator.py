@@ -42,7 +42,7 @@ from kaug.data.io import ImageWriter, image_grid, save_image, to_uint8_images
 from kaug.data.loaders import ArrayLoader
 from kaug.pipeline import DTYPES, Pipeline
 from kaug.sampling import make_generator
-from kaug.standardize import FLAGS
+from kaug.standardize import FLAGS, image_shape
 from kaug.stats import (
     STATISTICS,
     FittedStatistics,
@@ -1132,7 +1132,7 @@ class ImageDataGenerator:
 
     def _image_shape(self, chw):
         """A (C, H, W) shape in the generator's data_format."""
-        return chw if self.data_format == "channels_first" else (chw[1], chw[2], chw[0])
+        return image_shape(chw, self.data_format)
 
     @staticmethod
     def _progress_bar(steps, rank):
