@@ -468,12 +468,12 @@ class ImageDataGenerator:
 
     # -- the public API: the kind of array in is the kind out ----------------------
 
-    def _to_batch(self, x, rank=4, what="a batch of images"):
+    def _to_batch(self, x, rank=4, what="a batch of images", copy=True):
         """A user array as a (B, C, H, W) tensor on the device, after the checks every
         entry point shares; a copy, so nothing kaug or a user function does to it can
-        reach the caller's array."""
+        reach the caller's array (`copy=False` only where nothing runs on it in place)."""
         check_rank("x", x, rank, what)
-        tensor = as_tensor(x, self.device, copy=True)
+        tensor = as_tensor(x, self.device, copy=copy)
         batch = to_nchw(tensor[None] if rank == 3 else tensor, self.data_format)
         self._check_images(batch, x)
         return batch
@@ -1070,7 +1070,7 @@ class ImageDataGenerator:
         accumulator = None
         progress = self._progress_bar(steps, rank)
         for source in passes:
-            for batch in self._fit_batches(source):
+            for batch in self._fit_batches(source, copy=augment):
                 if accumulator is None:
                     accumulator = self._accumulator(batch, augment)
                 elif tuple(batch.shape[1:]) != accumulator.shape:
@@ -1094,18 +1094,18 @@ class ImageDataGenerator:
         accumulator.all_reduce()
         self._store_fit(accumulator, self._image_shape(accumulator.shape))
 
-    def _fit_batches(self, source):
+    def _fit_batches(self, source, copy):
         """(B, C, H, W) tensors on the device, in chunks, from any kind of sample data."""
         if _is_array(source):
             for start in range(0, len(source), _FIT_CHUNK):
-                yield self._to_batch(source[start : start + _FIT_CHUNK])
+                yield self._to_batch(source[start : start + _FIT_CHUNK], copy=copy)
         elif hasattr(source, "raw_batches"):
             yield from source.raw_batches()
         else:
             for item in source:
                 item = item[0] if isinstance(item, (tuple, list)) else item
                 check_rank("x", item, 4, "batches of images")
-                yield self._to_batch(item)
+                yield self._to_batch(item, copy=copy)
 
     def _accumulator(self, batch, augment):
         """Sums for batches like `batch`; without augmentation `rescale` is applied to
