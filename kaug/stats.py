@@ -260,20 +260,21 @@ class FittedStatistics:
 
     def image_tensor(self, name, data_format, dtype, device):
         """`mean` or `std` as a tensor broadcasting over (C, H, W), cached per device."""
-        key = (name, data_format, dtype, device)
-        if key not in self._cache:
+
+        def tensor():
             value = getattr(self, name)
             value = value.reshape((1,) * (3 - value.ndim) + value.shape)
             if data_format == "channels_last":
                 value = value.transpose(2, 0, 1)
-            self._cache[key] = torch.as_tensor(np.array(value), dtype=dtype, device=device)
-        return self._cache[key]
+            return torch.as_tensor(np.array(value), dtype=dtype, device=device)
+
+        return self.cached((name, data_format, dtype, device), tensor)
 
     def zca_tensor(self, device):
         """The whitening matrix on `device`, in float64: small epsilons make it
-        ill-conditioned, and a float32 product loses up to 1e-3 to summation order."""
-        key = ("zca", device)
-        if key not in self._cache:
-            writable = np.array(self.zca_whitening_matrix)  # the snapshot's own stays read-only
-            self._cache[key] = torch.as_tensor(writable, dtype=_F64, device=device)
-        return self._cache[key]
+        ill-conditioned, and a float32 product loses up to 1e-3 to summation order.
+        (`np.array` copies: the snapshot's own array stays read-only.)"""
+        return self.cached(
+            ("zca", device),
+            lambda: torch.as_tensor(np.array(self.zca_whitening_matrix), dtype=_F64, device=device),
+        )
