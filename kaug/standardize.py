@@ -57,6 +57,11 @@ class Standardizer:
         self.fitted = FittedStatistics()
 
     @property
+    def statistics_dtype(self):
+        """Statistics keep at least float32: a float16 mean of large data would be inf."""
+        return "float64" if self.dtype == "float64" else "float32"
+
+    @property
     def compute_dtype(self):
         return torch.float64 if self.dtype == "float64" else torch.float32
 

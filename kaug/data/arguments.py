@@ -1,0 +1,76 @@
+"""Keras's `flow*` arguments: the checks they share, and the validation split.
+
+Keras reserves the first `validation_split` share of the data (of each class's
+files, for folders) for `subset="validation"`; the rest is `"training"`.
+"""
+
+import warnings
+
+import numpy as np
+import torch
+
+from kaug._checks import check_choice, check_int, invalid
+from kaug.data.decoding import COLOR_MODES, DECODERS
+from kaug.data.files import check_interpolation
+
+SUBSETS = ("training", "validation")
+CLASS_MODES = ("categorical", "binary", "sparse", "input", None)
+
+
+def check_subset(subset, validation_split):
+    check_choice("subset", subset, SUBSETS)
+    if not validation_split:
+        raise invalid(
+            "subset", subset, "needs an ImageDataGenerator created with `validation_split`"
+        )
+
+
+def split_arrays(arrays, y, subset, validation_split, ignore_class_split):
+    """`arrays` (a tuple; None entries stay None) cut to `subset`; `y` (the labels,
+    or None) must hold the same classes on both sides unless `ignore_class_split`."""
+    if subset is None:
+        if validation_split:
+            warnings.warn(
+                "This ImageDataGenerator has a `validation_split` but `flow` was called "
+                "without `subset`: it serves all the data, validation part included.",
+                stacklevel=4,
+            )
+        return arrays
+    check_subset(subset, validation_split)
+    split = int(len(arrays[0]) * validation_split)
+    if y is not None and not ignore_class_split:
+        labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
+        if not np.array_equal(np.unique(labels[:split]), np.unique(labels[split:])):
+            raise ValueError(
+                "Training and validation subsets have different number of classes after "
+                "the split. If your numpy arrays are sorted by the label, you might want "
+                "to shuffle them (or pass ignore_class_split=True). "
+                f"Received: subset={subset!r}, validation_split={validation_split}"
+            )
+    part = slice(None, split) if subset == "validation" else slice(split, None)
+    return tuple(None if a is None else a[part] for a in arrays)
+
+
+def file_split(subset, validation_split):
+    """Keras's (start, stop) fractions of each class's files for `subset`, or None."""
+    if subset is None:
+        return None
+    check_subset(subset, validation_split)
+    return (0, validation_split) if subset == "validation" else (validation_split, 1)
+
+
+def check_file_arguments(color_mode, on_error, interpolation, target_size, batch_size,
+                         num_workers, decoder):  # fmt: skip
+    """The checks `flow_from_directory` and `flow_from_dataframe` share."""
+    check_choice("color_mode", color_mode, tuple(COLOR_MODES))
+    check_choice("on_error", on_error, ("skip", "raise"))
+    check_choice("decoder", decoder, DECODERS)
+    check_interpolation(interpolation)
+    if (
+        not isinstance(target_size, (tuple, list))
+        or len(target_size) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in target_size)
+    ):
+        raise invalid("target_size", target_size, "must be a (height, width) pair of positive ints")
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("num_workers", num_workers, allow_none=True)
