@@ -1,15 +1,25 @@
-"""What every kaug loader shares: epoch order, seeding, sharding, the writer, `next()`.
+"""What every kaug loader shares: Keras's iterator API, epoch order, seeding, sharding.
 
-A loader is a `torch.utils.data.DataLoader` that Keras's `model.fit` takes, whose
-batches its `Pipeline` makes on the device. `LoaderBase` holds the parts that do
-not depend on where the images come from (arrays or files).
+A loader is a `torch.utils.data.DataLoader` (and, where keras imports, a Keras
+data adapter: see `keras_adapter`) whose batches its `Pipeline` makes on the
+device. `LoaderBase` holds the parts that do not depend on where the images come
+from (arrays or files).
+
+Iteration, as Keras's iterators: `for batch in loader` and `next(loader)` never
+end, epoch after epoch (the tutorials' `for ...: i += 1; if i > 10: break`);
+`loader.epoch()` is one epoch, for PyTorch-style loops; `model.fit`, `evaluate`
+and `predict` read `len(loader)` batches per epoch.
 """
 
+import math
 import threading
+import warnings
 
+import numpy as np
 import torch
 
 from kaug import distributed
+from kaug.data.keras_adapter import keras_class
 from kaug.sampling import make_generator, rank_seed
 
 
@@ -23,21 +33,27 @@ def epoch_order(count, shuffle, generator, rank=0, world_size=1):
 class LoaderBase(torch.utils.data.DataLoader):
     """The loader half of Keras's iterators, for `ArrayLoader` and `FileLoader`.
 
-    Subclasses call `_setup` in their constructor, before DataLoader's, and then
-    have: `rank`, `world_size`, `seed`, `shuffle`, `image_data_generator` (kept
-    as Keras's iterators keep it; never called), `_pipeline`, `_device`,
-    `_generator` (augmentation draws, distinct per rank), `_order_generator`
-    (the epoch order, the same on every rank), `_writer`, `_augment`; and
-    `next()` (thread-safe, endless, as Keras's) and `close()`.
+    Keras's iterator API: `n`, `batch_size`, `batch_index`, `total_batches_seen`,
+    `index_array` (this epoch's order), `loader[i]` (batch i of this epoch's
+    order), `next()` (thread-safe), `reset()`, `on_epoch_end()` (a fresh order,
+    and the epoch's bookkeeping: saved images written, unreadable files reported).
+
+    Subclasses call `_setup` in their constructor, before DataLoader's, and
+    define `_serve(indices)` (one batch of those samples) and may override
+    `epoch()` (one epoch, e.g. streamed through worker processes).
     """
 
+    def __new__(cls, *args, **kwargs):
+        return super().__new__(keras_class(cls))
+
     def _setup(self, pipeline, seed, shuffle, augment, writer, rank, world_size,
-               image_data_generator):  # fmt: skip
+               image_data_generator, count):  # fmt: skip
         self.image_data_generator = image_data_generator
         self._pipeline = pipeline
         self._device = pipeline.device
         self.rank, self.world_size = distributed.process_group(rank, world_size)
         self.seed, self.shuffle = seed, shuffle
+        self.n = count
         self._augment, self._writer = augment, writer
         # The order comes from the host, so it is the same whether the data sit on
         # the device or not, and on every rank; augmentations come from the device
@@ -45,28 +61,105 @@ class LoaderBase(torch.utils.data.DataLoader):
         shared = distributed.shared_seed(seed, self.world_size, shuffle)
         self._order_generator = make_generator(torch.device("cpu"), shared)
         self._generator = make_generator(self._device, rank_seed(shared, self.rank))
-        self._iterator = None
-        self._next_lock = threading.Lock()  # Keras's iterators lock `next` too
+        self._order = None  # this epoch's order (CPU tensor), drawn when first needed
+        self.batch_index = 0
+        self.total_batches_seen = 0
+        self._next_lock = threading.RLock()  # Keras's iterators lock `next` too
+        self._warned_endless = False
 
-    def _epoch_order(self, count):
-        """This rank's sample indices for the next epoch."""
-        return epoch_order(count, self.shuffle, self._order_generator, self.rank, self.world_size)
+    def __len__(self):
+        """Batches per epoch (of this rank's shard)."""
+        return math.ceil(math.ceil(self.n / self.world_size) / self.batch_size)
+
+    @property
+    def _has_labels(self):
+        """Whether batches are `(x, y, ...)` tuples (for class weights)."""
+        raise NotImplementedError
+
+    def epoch_order(self):
+        """This epoch's sample indices for this rank (a CPU tensor)."""
+        with self._next_lock:
+            if self._order is None:
+                self._order = epoch_order(
+                    self.n, self.shuffle, self._order_generator, self.rank, self.world_size
+                )
+            return self._order
+
+    @property
+    def index_array(self):
+        """This epoch's sample indices, as Keras's iterators have them (numpy)."""
+        return self.epoch_order().numpy()
+
+    def _batch_indices(self, index):
+        order = self.epoch_order()
+        return order[index * self.batch_size : (index + 1) * self.batch_size]
+
+    def __getitem__(self, index):
+        """Batch `index` of this epoch's order (Keras's `iterator[i]`)."""
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"`index` must be an int. Received: index={index!r}")
+        if not 0 <= index < len(self):
+            raise ValueError(
+                f"Asked to retrieve element {index}, but the loader has length {len(self)}. "
+                f"Received: index={index}"
+            )
+        return self._serve(self._batch_indices(int(index)))
+
+    def _serve(self, indices):
+        raise NotImplementedError
+
+    def epoch(self):
+        """One epoch: `len(loader)` batches in this epoch's order, then `on_epoch_end`."""
+        for index in range(len(self)):
+            yield self[index]
+        self.on_epoch_end()
+
+    def __iter__(self):
+        """Batches epoch after epoch, without end, as Keras's iterators serve them; for
+        one epoch, iterate `loader.epoch()`."""
+        yield from self.epoch()
+        if not self._warned_endless:
+            self._warned_endless = True
+            warnings.warn(
+                "Iterating a kaug loader never ends, as Keras's iterators: it has started "
+                "a second epoch. Break out of the loop, or iterate `loader.epoch()` for "
+                "one epoch.",
+                stacklevel=2,
+            )
+        while True:
+            yield from self.epoch()
 
     def __next__(self):
-        """The next batch, starting a new epoch when one ends (Keras's iterator API).
+        """The next batch, starting a new epoch (a fresh order) after the last one.
 
         Thread-safe, as Keras's: threads sharing a loader get distinct batches.
         """
         with self._next_lock:
-            if self._iterator is None:
-                self._iterator = iter(self)
-            try:
-                return next(self._iterator)
-            except StopIteration:
-                self._iterator = iter(self)
-                return next(self._iterator)
+            if self.batch_index == 0:
+                self._order = None  # Keras draws each epoch's order at its first batch
+            index = self.batch_index
+            self.batch_index = (index + 1) % len(self)
+            self.total_batches_seen += 1
+            batch = self[index]
+            if self.batch_index == 0:
+                self._end_epoch()
+            return batch
 
     next = __next__
+
+    def reset(self):
+        """Start over: the next `next()` begins a new epoch (Keras's `reset`)."""
+        self.batch_index = 0
+
+    def on_epoch_end(self):
+        """A fresh order for the next epoch, and the epoch's bookkeeping."""
+        with self._next_lock:
+            self._order = None
+        self._end_epoch()
+
+    def _end_epoch(self):
+        if self._writer is not None:
+            self._writer.flush()
 
     def close(self):
         """Wait until every image queued for `save_to_dir` is written; raise a write

@@ -5,8 +5,6 @@ build each batch with a gather and the generator's batch engine, so the only
 per-batch host work is a few kernel launches.
 """
 
-import math
-
 import torch
 
 from kaug import distributed
@@ -44,8 +42,9 @@ class ArrayLoader(LoaderBase):
 
     Returned by `ImageDataGenerator.flow`. Iterating yields `x`, `(x, y)` or
     `(x, y, sample_weight)` batches as tensors on the generator's device; each
-    pass is an epoch with a fresh order and fresh augmentations. `next(loader)`
-    serves batches forever, as Keras's iterators do.
+    epoch has a fresh order and fresh augmentations. Iteration and `next(loader)`
+    never end, as Keras's iterators; `loader.epoch()` is one epoch (see
+    `LoaderBase` for Keras's iterator API).
 
     Arrays are uploaded to the device once, in their own dtype (uint8 stays
     uint8). Data too large for the device (or `resident=False`) stays in host
@@ -95,9 +94,9 @@ class ArrayLoader(LoaderBase):
         image_data_generator=None,
     ):
         self._setup(pipeline, seed, shuffle, augment, writer, rank, world_size,
-                    image_data_generator)  # fmt: skip
+                    image_data_generator, len(x))  # fmt: skip
         super().__init__(_Samples(len(x)), batch_size=batch_size)
-        self.n = len(x)
+        self._device_order = None
         self._y_is_mask = y_is_mask
         device = self._device
 
@@ -143,19 +142,20 @@ class ArrayLoader(LoaderBase):
             return masks.unsqueeze(1)
         return to_nchw(masks, data_format)
 
-    def __len__(self):
-        return math.ceil(math.ceil(self.n / self.world_size) / self.batch_size)
+    @property
+    def _has_labels(self):
+        return self._y is not None and not self._y_is_mask
 
-    def __iter__(self):
-        order = self._epoch_order(self.n)
-        if self.resident and self._device.type == "cuda":
-            order = order.pin_memory().to(self._device, non_blocking=True)  # once per epoch
-        elif self.resident:
-            order = order.to(self._device)
-        for indices in order.split(min(self.batch_size, self.n)):  # torch's split is int64
-            yield self._batch(indices)
-        if self._writer is not None:
-            self._writer.flush()
+    def _batch_indices(self, index):
+        """Resident data take the epoch's order from the device: one upload per epoch."""
+        if not self.resident:
+            return super()._batch_indices(index)
+        order = self.epoch_order()
+        cached = self._device_order
+        if cached is None or cached[0] is not order:
+            pinned = order.pin_memory() if self._device.type == "cuda" else order
+            cached = self._device_order = (order, pinned.to(self._device, non_blocking=True))
+        return cached[1][index * self.batch_size : (index + 1) * self.batch_size]
 
     def raw_batches(self):
         """This rank's images as stored, unaugmented: (B, C, H, W) batches, for `fit`."""
@@ -165,7 +165,7 @@ class ArrayLoader(LoaderBase):
         for indices in order.split(min(self.batch_size, self.n)):
             yield self._take_images(indices)
 
-    def _batch(self, indices):
+    def _serve(self, indices):
         pipeline = self._pipeline
         y = None if self._y is None else self._take(self._y, indices)
         batch = Batch(
