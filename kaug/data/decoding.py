@@ -55,6 +55,41 @@ def decode_pil(data, color_mode="rgb", target_size=None, interpolation="nearest"
     return array[:, :, None] if array.ndim == 2 else array
 
 
+LABEL_MODES = ("1", "L", "P", "I;16", "I")  # one-channel images whose values are labels
+
+
+def decode_mask(data, target_size=None, keep_aspect_ratio=False):
+    """A label image's bytes as an (H, W) array of its stored values: no colour
+    conversion (a palette image gives its indices), nearest resize; uint8 for 8-bit
+    files, int32 for 16- and 32-bit ones."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    if image.mode not in LABEL_MODES:
+        raise ValueError(
+            f"a mask must be a one-channel label image (PIL mode {', '.join(LABEL_MODES)}), "
+            f"not mode {image.mode}"
+        )
+    if target_size is not None:
+        size = (target_size[1], target_size[0])
+        if image.size != size:
+            box = centre_crop(image.size, size) if keep_aspect_ratio else None
+            image = image.resize(size, Image.Resampling.NEAREST, box=box)
+    array = np.asarray(image)
+    return array.astype(np.uint8 if array.dtype in (np.bool_, np.uint8) else np.int32)
+
+
+class MaskDecoder:
+    """`decode_mask` with a loader's settings: a picklable callable for its workers."""
+
+    def __init__(self, target_size, keep_aspect_ratio):
+        self.target_size = tuple(target_size)
+        self.keep_aspect_ratio = keep_aspect_ratio
+
+    def __call__(self, data):
+        return decode_mask(data, self.target_size, self.keep_aspect_ratio)
+
+
 def load_image(path, color_mode="rgb", target_size=None, interpolation="nearest",
                keep_aspect_ratio=False):  # fmt: skip
     """One image file as Keras's `load_img` + `img_to_array` (with PIL)."""

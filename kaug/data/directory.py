@@ -16,26 +16,35 @@ import numpy as np
 import torch
 
 from kaug._checks import invalid
+from kaug._tensors import from_nchw
 from kaug.batch import Batch
 from kaug.data import decoding
 from kaug.data.loader import LoaderBase
 
 
 class _ImageFiles(torch.utils.data.Dataset):
-    """Decodes one file per index; a failure is returned, not raised, with its path."""
+    """Decodes one file (and its mask) per index; a failure is returned, not raised."""
 
-    def __init__(self, paths, decode):
+    def __init__(self, paths, decode, mask_paths=None, decode_mask=None):
         self.paths = paths
         self.decode = decode
+        self.mask_paths = mask_paths
+        self.decode_mask = decode_mask
 
     def __len__(self):
         return len(self.paths)
 
     def __getitem__(self, index):
         try:
-            return index, self.decode(read_regular_file(self.paths[index])), None
+            image = self.decode(read_regular_file(self.paths[index]))
+            mask = None
+            if self.mask_paths is not None:
+                mask = self.decode_mask(read_regular_file(self.mask_paths[index]))
+                if mask.shape != self.decode.target_size:
+                    raise ValueError(f"its mask is {mask.shape}, not {self.decode.target_size}")
+            return index, image, mask, None
         except Exception as error:  # reported (or raised) by the loader, with the path
-            return index, None, f"{type(error).__name__}: {error}"
+            return index, None, None, f"{type(error).__name__}: {error}"
 
 
 def read_regular_file(path):
@@ -55,16 +64,18 @@ class _Files(NamedTuple):
     images: torch.Tensor | None  # (B, H, W, C), decoded on the CPU
     encoded: list  # (index, JPEG bytes as a uint8 tensor) left to the device
     failed: list  # (index, error)
+    masks: dict  # index -> (H, W) label array, for loaders with masks
 
 
 def _collate(items):
-    decoded = [(index, out) for index, out, _ in items if isinstance(out, np.ndarray)]
+    decoded = [(index, out) for index, out, _, _ in items if isinstance(out, np.ndarray)]
     return _Files(
-        order=torch.tensor([index for index, _, error in items if error is None]),
+        order=torch.tensor([index for index, _, _, error in items if error is None]),
         decoded=torch.tensor([index for index, _ in decoded], dtype=torch.int64),
         images=torch.from_numpy(np.stack([out for _, out in decoded])) if decoded else None,
-        encoded=[(index, out) for index, out, _ in items if isinstance(out, torch.Tensor)],
-        failed=[(index, error) for index, _, error in items if error is not None],
+        encoded=[(index, out) for index, out, _, _ in items if isinstance(out, torch.Tensor)],
+        failed=[(index, error) for index, _, _, error in items if error is not None],
+        masks={index: mask for index, _, mask, _ in items if mask is not None},
     )
 
 
@@ -99,7 +110,7 @@ def file_decoder(decoder, device, color_mode, target_size, interpolation, keep_a
 
 
 class _EpochOrder(torch.utils.data.Sampler):
-    """A loader's sample indices, in a fresh order each epoch, minus bad files."""
+    """A loader's sample indices, in this epoch's order, minus bad files."""
 
     def __init__(self, loader):
         self.loader = loader
@@ -109,8 +120,7 @@ class _EpochOrder(torch.utils.data.Sampler):
         return -(-self.loader.samples // self.loader.world_size)
 
     def __iter__(self):
-        order = self.loader._epoch_order(self.loader.samples)
-        return (int(i) for i in order if int(i) not in self.skip)
+        return (int(i) for i in self.loader.epoch_order() if int(i) not in self.skip)
 
 
 def default_workers(samples, batch_size, target_size, cpus=None):
@@ -167,6 +177,7 @@ class FileLoader(LoaderBase):
         keep_aspect_ratio,
         num_classes=0,
         sample_weight=None,
+        mask_paths=None,
         writer=None,
         num_workers=None,
         on_error="skip",
@@ -181,10 +192,11 @@ class FileLoader(LoaderBase):
         of arrays ("multi_output"); None for class_mode None or "input".
         `image_data_generator` is kept as an attribute, as Keras's iterators keep it."""
         self._setup(pipeline, seed, shuffle, augment, writer, rank, world_size,
-                    image_data_generator)  # fmt: skip
+                    image_data_generator, len(filepaths))  # fmt: skip
         device = self._device
         self.filepaths = list(filepaths)
-        self.samples = self.n = len(self.filepaths)
+        self.samples = self.n
+        self._failed = []  # (index, error) of this epoch's unreadable files
         self.class_mode = class_mode
         self.num_classes = num_classes
         self.target_size = tuple(target_size)
@@ -204,28 +216,51 @@ class FileLoader(LoaderBase):
             if sample_weight is None
             else torch.as_tensor(np.asarray(sample_weight), dtype=pipeline.dtype, device=device)
         )
-        self._order = _EpochOrder(self)
+        self._sampler = _EpochOrder(self)
         if num_workers is None:
             num_workers = default_workers(self.samples, batch_size, self.target_size)
         self._decode = file_decoder(
             decoder, device, color_mode, self.target_size, interpolation, keep_aspect_ratio
         )
+        self._mask_paths = None if mask_paths is None else list(mask_paths)
+        mask_decoder = decoding.MaskDecoder(self.target_size, keep_aspect_ratio)
         super().__init__(
-            _ImageFiles(self.filepaths, self._decode),
+            _ImageFiles(self.filepaths, self._decode, self._mask_paths, mask_decoder),
             batch_size=batch_size,
-            sampler=self._order,
+            sampler=self._sampler,
             num_workers=num_workers,
             collate_fn=_collate,
             pin_memory=device.type == "cuda",
             persistent_workers=num_workers > 0,
         )
 
-    def __iter__(self):
-        failed = []
-        for indices, x in self._decoded(super().__iter__(), failed):
-            yield self._batch(indices, x)
-        if self._writer is not None:
-            self._writer.flush()
+    @property
+    def _has_labels(self):
+        labelled = ("categorical", "binary", "sparse", "raw")
+        return self._mask_paths is None and self.class_mode in labelled
+
+    def epoch(self):
+        """One epoch, its files read and decoded by the worker processes."""
+        batches = torch.utils.data.DataLoader.__iter__(self)
+        for indices, x, masks in self._decoded(batches, self._failed):
+            yield self._batch(indices, x, masks)
+        self.on_epoch_end()
+
+    def _serve(self, indices):
+        """One batch of files (`loader[i]`, `next()`), decoded in this process."""
+        kept = [int(i) for i in indices if int(i) not in self._sampler.skip]
+        files = _collate([self.dataset[i] for i in kept]) if kept else None
+        parts = list(self._decoded([files], self._failed)) if kept else []
+        if not parts:
+            raise ValueError(
+                "Every file of this batch is unreadable (see the warning listing them). "
+                f"Received: files={[self.filepaths[int(i)] for i in indices]}"
+            )
+        return self._batch(*parts[0])
+
+    def _end_epoch(self):
+        super()._end_epoch()
+        failed, self._failed = self._failed, []
         self._report(failed)
 
     def raw_batches(self):
@@ -236,13 +271,14 @@ class FileLoader(LoaderBase):
             num_workers=self.num_workers, collate_fn=_collate,
         )  # fmt: skip
         failed = []
-        for _, x in self._decoded(files, failed):
+        for _, x, _ in self._decoded(files, failed):
             yield x
         self._report(failed)
 
     def _decoded(self, batches, failed):
-        """(indices, (B, C, H, W) images on the device) of each batch of files, in
-        the sampler's order; unreadable files raise or are collected in `failed`."""
+        """(indices, (B, C, H, W) images on the device, {index: mask}) of each batch
+        of files, in the sampler's order; unreadable files raise or are collected in
+        `failed`."""
         for files in batches:
             errors = list(files.failed)
             parts = []  # (indices, images) decoded on the host, then on the device
@@ -257,9 +293,9 @@ class FileLoader(LoaderBase):
             failed.extend(errors)
             parts = [(indices, x) for indices, x in parts if len(indices)]
             if len(parts) == 1:
-                yield parts[0]
+                yield (*parts[0], files.masks)
             elif parts:
-                yield _in_order(files.order, parts)
+                yield (*_in_order(files.order, parts), files.masks)
 
     def _decode_on_device(self, encoded, errors):
         """(indices, (N, C, H, W) images) of the JPEGs left to the device. A batch
@@ -286,7 +322,7 @@ class FileLoader(LoaderBase):
 
     def _report(self, failed):
         if failed:
-            self._order.skip.update(index for index, _ in failed)
+            self._sampler.skip.update(index for index, _ in failed)
             listing = "\n".join(f"  {self.filepaths[i]} ({error})" for i, error in failed)
             warnings.warn(
                 f"Skipped {len(failed)} unreadable image file(s); they are left out from "
@@ -294,8 +330,16 @@ class FileLoader(LoaderBase):
                 stacklevel=3,
             )
 
-    def _batch(self, indices, x):
+    def _masks(self, indices, masks):
+        """The batch's masks as (B, 1, H, W) on the device, or None."""
+        if self._mask_paths is None:
+            return None
+        stacked = torch.from_numpy(np.stack([masks[int(i)] for i in indices]))
+        return stacked.to(self._device, non_blocking=True)[:, None]
+
+    def _batch(self, indices, x, masks=None):
         pipeline = self._pipeline
+        masks = self._masks(indices, masks)
         indices = indices.to(self._device, non_blocking=True)
         labels = outputs = None
         if isinstance(self._targets, list):  # "multi_output": served as they are
@@ -307,9 +351,12 @@ class FileLoader(LoaderBase):
             if self.class_mode != "raw":
                 labels = labels.to(pipeline.dtype)  # Keras's labels are floats
         weights = None if self._sample_weight is None else self._sample_weight[indices]
-        batch = Batch(x, labels=labels, sample_weight=weights)
+        batch = Batch(x, masks=masks, labels=labels, sample_weight=weights)
         batch = pipeline.serve(batch, self._generator, self._augment, self._writer, indices)
         x = batch.images
+        if masks is not None:  # the targets, as a second generator of the masks gave them
+            y = from_nchw(batch.masks, pipeline.data_format).to(pipeline.dtype)
+            return (x, y) if batch.sample_weight is None else (x, y, batch.sample_weight)
         if self.class_mode is None:
             return x
         y = x.clone() if self.class_mode == "input" else outputs or batch.labels

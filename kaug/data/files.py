@@ -122,11 +122,12 @@ FRAME_CLASS_MODES = ("binary", "categorical", "input", "multi_output", "raw", "s
 
 
 def list_frame(frame, directory, x_col, y_col, weight_col, classes, class_mode, split,
-               validate_filenames):  # fmt: skip
+               validate_filenames, mask_col=None):  # fmt: skip
     """The files, targets and weights a dataframe describes, as Keras's DataFrameIterator.
 
     Returns a dict: filenames, filepaths, targets (class indices, multi-hot rows,
-    raw values or a list of arrays), class_indices, classes, sample_weight.
+    raw values or a list of arrays), class_indices, classes, sample_weight, and
+    with `mask_col` maskpaths (its files, relative to `directory` as `x_col`'s).
     """
     if not (hasattr(frame, "columns") and hasattr(frame, "copy")):
         raise invalid("dataframe", type(frame).__name__, "must be a pandas DataFrame")
@@ -134,9 +135,16 @@ def list_frame(frame, directory, x_col, y_col, weight_col, classes, class_mode, 
     if classes:
         classes = _check_classes(classes)
     _check_frame(frame, x_col, y_col, weight_col, classes, class_mode)
+    if mask_col is not None:
+        if mask_col not in frame.columns:
+            raise invalid("mask_col", mask_col, "must name a column of the dataframe")
+        if not all(isinstance(name, str) for name in frame[mask_col]):
+            raise invalid("mask_col", mask_col, "must name a column of file names (strings)")
     if directory is not None:
         directory = os.fspath(directory)
         _check_inside(frame[x_col], directory, x_col)
+        if mask_col is not None:
+            _check_inside(frame[mask_col], directory, mask_col)
     directory = "" if directory is None else directory
     if validate_filenames:
         paths = frame[x_col].map(lambda name: os.path.join(directory, name))
@@ -162,6 +170,8 @@ def list_frame(frame, directory, x_col, y_col, weight_col, classes, class_mode, 
         "sample_weight": frame[weight_col].values if weight_col else None,
     }
     result["filepaths"] = [os.path.join(directory, name) for name in result["filenames"]]
+    if mask_col is not None:
+        result["maskpaths"] = [os.path.join(directory, name) for name in frame[mask_col]]
     if labelled:
         result["classes"] = [
             [class_indices[c] for c in label] if isinstance(label, (list, tuple))
@@ -176,6 +186,43 @@ def list_frame(frame, directory, x_col, y_col, weight_col, classes, class_mode, 
     else:
         result["targets"] = None
     return result
+
+
+def match_masks(directory, filenames, mask_directory):
+    """The mask file of each image: the file of `mask_directory` at the image's
+    relative path with the same stem (any image extension). A ValueError up front
+    names images without a mask, or with several."""
+    if not os.path.isdir(mask_directory):
+        raise invalid("mask_directory", os.fspath(mask_directory), "must be an existing folder")
+    paths, missing, ambiguous = [], [], []
+    listings = {}
+    for name in filenames:
+        folder, file = os.path.split(name)
+        stem = os.path.splitext(file)[0]
+        if folder not in listings:
+            where = os.path.join(mask_directory, folder)
+            listings[folder] = sorted(os.listdir(where)) if os.path.isdir(where) else []
+        found = [
+            candidate
+            for candidate in listings[folder]
+            if os.path.splitext(candidate)[0] == stem
+            and candidate.lower().endswith(IMAGE_EXTENSIONS)
+        ]
+        if not found:
+            missing.append(name)
+        elif len(found) > 1:
+            ambiguous.append(name)
+        else:
+            paths.append(os.path.join(mask_directory, folder, found[0]))
+    for problem, names in (("have no mask", missing), ("match several masks", ambiguous)):
+        if names:
+            raise invalid(
+                "mask_directory",
+                os.fspath(mask_directory),
+                f"must hold one mask per image, at the image's relative path and stem; "
+                f"{len(names)} image(s) {problem}, such as {names[:3]}",
+            )
+    return paths
 
 
 def _check_inside(names, directory, x_col):
