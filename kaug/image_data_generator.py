@@ -1,133 +1,59 @@
 """`ImageDataGenerator`: Keras's class, computed on whole batches with torch.
 
-The only module that imports keras, and only to read its configuration.
+The facade: Keras's API, its argument docs and checks. Settings live in the
+`Pipeline` (see `kaug.settings`), `fit` is `kaug.fitting`, `save`/`load` are
+`kaug.saving`, and the loaders hold the pipeline, never this class.
 """
 
 import functools
-import inspect
 import json
 import os
-import warnings
-import zipfile
-import zlib
 
 import numpy as np
 import torch
 
-from kaug import distributed
+from kaug import fitting, saving
 from kaug._checks import (
     check_bool,
     check_choice,
-    check_fraction,
     check_int,
     check_number,
     check_rank,
     check_seed,
     invalid,
-    is_number,
     scalar,
     shape_of,
 )
-from kaug._tensors import as_tensor, from_nchw, resolve_device, to_nchw, to_numpy
-from kaug.data.decoding import COLOR_MODES, DECODERS
+from kaug._tensors import as_tensor, to_nchw, to_numpy
+from kaug.data.arguments import CLASS_MODES, check_file_arguments, file_split, split_arrays
 from kaug.data.directory import FileLoader
 from kaug.data.files import (
     FRAME_CLASS_MODES,
     IMAGE_EXTENSIONS,
-    check_interpolation,
     list_class_folders,
     list_frame,
+    match_masks,
 )
 from kaug.data.io import ImageWriter, image_grid, save_image, to_uint8_images
 from kaug.data.loaders import ArrayLoader
-from kaug.pipeline import DTYPES, Pipeline
+from kaug.inputs import check_images, from_batch, per_image, spatial, to_batch, warn_channels
+from kaug.pipeline import Pipeline
 from kaug.sampling import make_generator
-from kaug.standardize import FLAGS, image_shape
-from kaug.stats import (
-    STATISTICS,
-    FittedStatistics,
-    StatsAccumulator,
-    check_statistic,
-    free_memory,
-    zca_memory_needed,
+from kaug.settings import (
+    AUGMENTATION_SETTINGS,
+    SETTINGS,
+    STANDARDIZER_SETTINGS,
+    check_transforms,
+    couple_standardization_flags,
+    keras_backend,
+    keras_config,
+    shortcut,
 )
-from kaug.transforms.base import (
-    BatchFunction,
-    BatchTransform,
-    deserialize,
-    safe_mode_scope,
-    serialize,
-)
-from kaug.transforms.intensity import RandomSaltAndPepper
+from kaug.stats import check_statistic
+from kaug.transforms.base import function_name, serialize
 from kaug.transforms.keras import KerasAugmentation
-from kaug.transforms.morphology import RandomErosion
 
-DATA_FORMATS = ("channels_last", "channels_first")
-SUBSETS = ("training", "validation")
-CLASS_MODES = ("categorical", "binary", "sparse", "input", None)
-_FIT_CHUNK = 4096  # images per upload in `fit`
-# The classic MNIST recipe's extras: each on half the images.
-_SHORTCUTS = {
-    "erosion": (RandomErosion, {"kernel_size": 2, "p": 0.5}),
-    "salt_pepper": (RandomSaltAndPepper, {"count": 100, "salt_ratio": 0.5, "p": 0.5}),
-}
-
-
-def _check_dtype(dtype):
-    if isinstance(dtype, torch.dtype):
-        name = str(dtype).removeprefix("torch.")
-    else:
-        try:
-            name = np.dtype(dtype).name
-        except TypeError:
-            name = None
-    if name not in DTYPES:
-        raise invalid("dtype", dtype, f"must be one of {', '.join(DTYPES)}")
-    return name
-
-
-def _check_callable(value):
-    if value is not None and not callable(value):
-        raise invalid("preprocessing_function", value, "must be callable")
-    return value
-
-
-# Keras's attributes (and kaug's `dtype` and `device`) that live in the Standardizer,
-# with the check run whenever one is set; the augmentation stage checks its own.
-_STANDARDIZER_SETTINGS = {
-    **{flag: functools.partial(check_bool, flag) for flag in FLAGS},
-    # Keras takes 0, whose whitening matrix is infinite wherever the data are flat.
-    "zca_epsilon": lambda value: float(check_number("zca_epsilon", value, 0, exclusive=True)),
-    "rescale": lambda value: None if value is None else check_number("rescale", value),
-    "preprocessing_function": _check_callable,
-    "data_format": lambda value: check_choice("data_format", value, DATA_FORMATS),
-    "dtype": _check_dtype,
-    "device": resolve_device,
-}  # fmt: skip
-AUGMENTATION_SETTINGS = (
-    "rotation_range", "width_shift_range", "height_shift_range", "brightness_range",
-    "shear_range", "zoom_range", "channel_shift_range", "fill_mode", "cval",
-    "horizontal_flip", "vertical_flip", "interpolation_order",
-)  # fmt: skip
-SETTINGS = (*_STANDARDIZER_SETTINGS, *AUGMENTATION_SETTINGS)
-
-
-def _keras_config():
-    """Keras's image_data_format and floatx, or Keras's defaults without it."""
-    try:
-        import keras
-    except ImportError:  # no usable backend: Keras's own defaults
-        return "channels_last", "float32"
-    return keras.config.image_data_format(), keras.config.floatx()
-
-
-def _keras_backend():
-    """The Keras backend batches are for (torch when Keras is not importable)."""
-    try:
-        import keras
-    except ImportError:
-        return "torch"
-    return keras.backend.backend()
+load = saving.load
 
 
 class _FittedStatistic:
@@ -144,7 +70,7 @@ class _FittedStatistic:
         return self if generator is None else getattr(generator._fitted, self.name)
 
     def __set__(self, generator, value):
-        value = check_statistic(self.name, value, generator._statistics_dtype)
+        value = check_statistic(self.name, value, generator._pipeline.standardizer.statistics_dtype)
         generator._fitted = generator._fitted.replace(**{self.name: value})
 
 
@@ -240,7 +166,7 @@ class ImageDataGenerator:
     ):
         self._pipeline = Pipeline()
         if data_format is None or dtype is None:
-            keras_format, keras_floatx = _keras_config()
+            keras_format, keras_floatx = keras_config()
             data_format = keras_format if data_format is None else data_format
             dtype = keras_floatx if dtype is None else dtype
         # Every Keras attribute is checked when it is set, here or later, and lives in
@@ -255,7 +181,7 @@ class ImageDataGenerator:
         self.samplewise_std_normalization = samplewise_std_normalization
         self.zca_whitening = zca_whitening
         self.zca_epsilon = zca_epsilon
-        self._couple_standardization_flags()
+        couple_standardization_flags(self)
         self.rescale = rescale
         self.preprocessing_function = preprocessing_function
         validation_split = check_number("validation_split", validation_split)
@@ -277,8 +203,8 @@ class ImageDataGenerator:
         self.interpolation_order = interpolation_order
 
         self._shortcuts = {"erosion": scalar(erosion), "salt_pepper": scalar(salt_pepper)}
-        extras = [self._shortcut(name, value) for name, value in self._shortcuts.items()]
-        self._user_transforms = self._check_transforms(transforms)
+        extras = [shortcut(name, value) for name, value in self._shortcuts.items()]
+        self._user_transforms = check_transforms(transforms)
         self._pipeline.transforms = [t for t in extras if t is not None] + self._user_transforms
 
     def __setattr__(self, name, value):
@@ -286,8 +212,8 @@ class ImageDataGenerator:
         and live in the pipeline, so the next batch uses them, as in Keras: the
         augmentation stage is rebuilt when one of its settings (or `dtype`) changes."""
         pipeline = self.__dict__.get("_pipeline")
-        if name in _STANDARDIZER_SETTINGS:
-            setattr(pipeline.standardizer, name, _STANDARDIZER_SETTINGS[name](value))
+        if name in STANDARDIZER_SETTINGS:
+            setattr(pipeline.standardizer, name, STANDARDIZER_SETTINGS[name](value))
             if name == "dtype":
                 self._rebuild_stage()
             elif name == "device":
@@ -300,7 +226,7 @@ class ImageDataGenerator:
     def __getattr__(self, name):
         """The settings, read from where they live (only called for names not found)."""
         pipeline = self.__dict__.get("_pipeline")
-        if pipeline is not None and name in _STANDARDIZER_SETTINGS:
+        if pipeline is not None and name in STANDARDIZER_SETTINGS:
             return getattr(pipeline.standardizer, name)
         if pipeline is not None and name in AUGMENTATION_SETTINGS:
             return getattr(pipeline.augmentation, name)
@@ -346,68 +272,44 @@ class ImageDataGenerator:
     def _compute_dtype(self):
         return self._pipeline.compute_dtype
 
-    @property
-    def _statistics_dtype(self):
-        """Statistics keep at least float32: a float16 mean of large data would be inf."""
-        return "float64" if self.dtype == "float64" else "float32"
-
     @functools.cached_property
     def _contiguous_batches(self):
         """Serve contiguous batches: Keras hands DataLoader batches to jax and
         tensorflow as `np.asarray(x.cpu())`, where a permuted view costs a second
         copy; the torch backend takes the view as it is."""
-        return _keras_backend() != "torch"
-
-    @staticmethod
-    def _shortcut(name, value):
-        """`erosion=` / `salt_pepper=`: False, True, a probability or a dict of arguments."""
-        cls, defaults = _SHORTCUTS[name]
-        value = scalar(value)
-        if value is False or value is None:
-            return None
-        if value is True:
-            return cls(**defaults)
-        if is_number(value):
-            return cls(**{**defaults, "p": check_fraction(name, value)})
-        if isinstance(value, dict):
-            try:
-                return cls(**{**defaults, **value})
-            except (TypeError, ValueError) as error:
-                raise invalid(
-                    name, value, f"must hold {cls.__name__}'s arguments ({error})"
-                ) from None
-        raise invalid(name, value, "must be a bool, a probability or a dict of arguments")
-
-    @staticmethod
-    def _check_transforms(transforms):
-        if transforms is not None and not isinstance(transforms, (list, tuple)):
-            raise invalid(
-                "transforms", transforms, "must be a list of BatchTransforms or functions"
-            )
-        checked = []
-        for item in transforms or ():
-            if isinstance(item, dict):
-                item = deserialize(item)
-            elif not isinstance(item, BatchTransform) and callable(item):
-                item = BatchFunction(item)
-            if not isinstance(item, BatchTransform):
-                raise invalid("transforms", transforms, "must hold BatchTransforms or functions")
-            checked.append(item)
-        return checked
+        return keras_backend() != "torch"
 
     def get_config(self):
-        """The constructor arguments (Keras's convention), from the live attributes:
-        `from_config` rebuilds the generator as it is now.
+        """The constructor arguments (Keras's convention), from the live attributes, as
+        plain JSON data: `from_config` rebuilds the generator as it is now.
 
-        Fitted statistics are not part of the config; `save` keeps them too.
+        Transforms appear as `{"class_name", "config"}` dicts and functions by name
+        (registered, or "module:qualname"); an unregistered transform or a lambda is
+        named in a ValueError. Fitted statistics are not part of the config; `save`
+        keeps them too.
         """
+        config = self._config()
+        function = config["preprocessing_function"]
+        if function is not None:
+            config["preprocessing_function"] = function_name(function, "preprocessing_function")
+        return config
+
+    def _config(self):
+        """The configuration, transforms serialized, preprocessing_function as it is."""
         config = {name: getattr(self, name) for name in SETTINGS}
         config.update(
             device=str(self.device),
             validation_split=self._validation_split,
-            transforms=list(self._user_transforms),
+            transforms=[serialize(t) for t in self._user_transforms],
             **self._shortcuts,
         )
+        for transform in config["transforms"]:
+            try:
+                json.dumps(transform)
+            except (TypeError, ValueError) as error:
+                raise invalid(
+                    "transforms", transform["class_name"], f"must have a JSON config ({error})"
+                ) from None
         return config
 
     @classmethod
@@ -422,43 +324,7 @@ class ImageDataGenerator:
         device is not saved (the loading machine picks its own), nor is a
         `preprocessing_function` (pass it to `kaug.load`).
         """
-        config = self.get_config()
-        config.pop("device")
-        if config.pop("preprocessing_function") is not None:
-            warnings.warn(
-                "`preprocessing_function` is not saved: pass it to `kaug.load(path, "
-                "preprocessing_function=...)`.",
-                stacklevel=2,
-            )
-        config["transforms"] = [serialize(t) for t in config["transforms"]]
-        arrays = {
-            name: getattr(self, name)
-            for name in ("mean", "std", "zca_whitening_matrix")
-            if getattr(self, name) is not None
-        }
-        with open(path, "wb") as file:
-            np.savez(file, config=np.array(json.dumps(config)), **arrays)
-
-    def _couple_standardization_flags(self):
-        """Keras's overrides between the standardization flags, with its warnings.
-
-        In Keras's order: zca_whitening turns std normalization off before that
-        flag is looked at.
-        """
-        rules = [  # (the flag that is set, the flag it overrides, the value it forces)
-            ("zca_whitening", "featurewise_center", True),
-            ("zca_whitening", "featurewise_std_normalization", False),
-            ("featurewise_std_normalization", "featurewise_center", True),
-            ("samplewise_std_normalization", "samplewise_center", True),
-        ]
-        for cause, flag, forced in rules:
-            if getattr(self, cause) and getattr(self, flag) != forced:
-                setattr(self, flag, forced)
-                warnings.warn(
-                    f"This ImageDataGenerator specifies `{cause}`, which overrides "
-                    f"setting of `{flag}`.",
-                    stacklevel=3,
-                )
+        saving.save(self, path)
 
     # -- fitted statistics: numpy in Keras's shapes, cached on the device ----------
 
@@ -468,31 +334,11 @@ class ImageDataGenerator:
 
     # -- the public API: the kind of array in is the kind out ----------------------
 
-    def _to_batch(self, x, rank=4, what="a batch of images", copy=True):
-        """A user array as a (B, C, H, W) tensor on the device, after the checks every
-        entry point shares; a copy, so nothing kaug or a user function does to it can
-        reach the caller's array (`copy=False` only where nothing runs on it in place)."""
-        check_rank("x", x, rank, what)
-        tensor = as_tensor(x, self.device, copy=copy)
-        batch = to_nchw(tensor[None] if rank == 3 else tensor, self.data_format)
-        self._check_images(batch, x)
-        return batch
-
-    def _check_images(self, batch, x, name="x"):
-        """Images need a pixel and a channel, and finite values (NaN would spread to
-        every statistic and through the warp)."""
-        if min(batch.shape[1:]) < 1:
-            raise ValueError(
-                f"`{name}` must hold images of at least one channel, row and column "
-                f"({self.data_format}). Received: {name}.shape={tuple(x.shape)}"
-            )
-        if batch.is_floating_point() and not bool(torch.isfinite(batch).all()):
-            raise invalid(name, "data with NaN or infinite values", "must hold finite values only")
+    def _to_batch(self, x, rank=4, what="a batch of images"):
+        return to_batch(x, self.device, self.data_format, rank, what)
 
     def _from_batch(self, batch, like, rank=4):
-        out = from_nchw(batch, self.data_format).to(self._torch_dtype)
-        out = out[0] if rank == 3 else out
-        return out if isinstance(like, torch.Tensor) else to_numpy(out)
+        return from_batch(batch, like, self.data_format, self._pipeline.dtype, rank)
 
     def _generator_for(self, seed):
         seed = check_seed(seed)
@@ -669,7 +515,7 @@ class ImageDataGenerator:
         check_rank("x", x, 4, "a batch of images")
         x = as_tensor(x, "cpu", "x")
         y, sample_weight, *extras = (
-            self._per_image(name, value, len(x))
+            per_image(name, value, len(x))
             for name, value in [
                 ("masks" if masks is not None else "y", y),
                 ("sample_weight", sample_weight),
@@ -681,17 +527,17 @@ class ImageDataGenerator:
         augment = check_bool("augment", augment)
         if resident is not None:
             resident = check_bool("resident", resident)
-        x, y, sample_weight, extras = self._subset(
-            x, y, sample_weight, tuple(extras), subset, ignore_class_split
+        x, y, sample_weight, *extras = split_arrays(
+            (x, y, sample_weight, *extras), y, subset, self._validation_split, ignore_class_split
         )
         if len(x) == 0:
             part = "" if subset is None else f" (its {subset!r} subset is empty)"
             raise invalid("x", f"array of shape {tuple(x.shape)}{part}", "must hold an image")
-        self._check_images(to_nchw(x, self.data_format), x)
+        check_images(to_nchw(x, self.data_format), x, self.data_format)
         if sample_weight is not None and not bool(torch.isfinite(sample_weight).all()):
             raise invalid("sample_weight", "weights with NaN or inf", "must be finite")
-        self._warn_channels(x)
-        if masks is not None and self._spatial(y) != self._spatial(x):
+        warn_channels(x, self.data_format)
+        if masks is not None and spatial(y, self.data_format) != spatial(x, self.data_format):
             raise ValueError(
                 "`masks` must have the height and width of the images. "
                 f"Received: masks.shape={tuple(y.shape)}, x.shape={tuple(x.shape)}"
@@ -704,25 +550,6 @@ class ImageDataGenerator:
             batch_size=batch_size, shuffle=shuffle, seed=seed, y_is_mask=masks is not None,
             augment=augment, writer=writer, resident=resident, rank=rank, world_size=world_size,
         )  # fmt: skip
-
-    @staticmethod
-    def _per_image(name, value, count):
-        """`value` as a CPU tensor with one entry per image (None stays None)."""
-        if value is None:
-            return None
-        shape = shape_of(value)
-        if not shape or shape[0] != count:
-            raise ValueError(
-                f"`{name}` must be an array with one entry per image in `x`. "
-                f"Received: {name}.shape={shape}, len(x)={count}"
-            )
-        return as_tensor(value, "cpu", name)
-
-    def _spatial(self, array):
-        """(height, width) of a batch of images, or of (N, H, W) masks."""
-        if np.ndim(array) == 3:
-            return tuple(array.shape[1:3])
-        return array.shape[self.row_axis], array.shape[self.col_axis]
 
     def flow_from_directory(
         self,
@@ -743,6 +570,7 @@ class ImageDataGenerator:
         keep_aspect_ratio=False,
         *,
         augment=True,
+        mask_directory=None,
         num_workers=None,
         on_error="skip",
         decoder="auto",
@@ -778,6 +606,13 @@ class ImageDataGenerator:
                 "bicubic", "hamming", "box" or "lanczos".
             keep_aspect_ratio: crop the centre to the target aspect ratio first.
             augment: False serves standardized, unaugmented batches (kaug only).
+            mask_directory: (kaug only) a folder of segmentation masks mirroring
+                `directory`: each image's mask is the file at its relative path
+                with its stem (any image extension), a one-channel label image
+                (PIL mode 1, L, P or I: values kept, nearest resize). Each mask
+                gets its image's geometric augmentation and is served as y,
+                (B, H, W, 1) per data_format, never standardized; needs
+                class_mode=None. Images without a mask fail up front.
             num_workers: decoding processes (kaug only); default: none for images
                 under 64x64 on fewer than 8 CPUs (decoding them in the main process is
                 faster there) or for fewer than 4 batches of files, else min(4, CPUs).
@@ -800,10 +635,11 @@ class ImageDataGenerator:
         check_choice("class_mode", class_mode, CLASS_MODES)
         seed = check_seed(seed)
         follow_links = check_bool("follow_links", follow_links)
-        self._check_file_arguments(
+        check_file_arguments(
             color_mode, on_error, interpolation, target_size, batch_size, num_workers, decoder
         )
-        split = self._file_split(subset)
+        _check_masks("mask_directory", mask_directory, class_mode)
+        split = file_split(subset, self._validation_split)
         class_names, filenames, labels = list_class_folders(directory, classes, follow_links, split)
         if not filenames:
             raise invalid(
@@ -811,10 +647,13 @@ class ImageDataGenerator:
                 os.fspath(directory),
                 f"holds no images ({', '.join(IMAGE_EXTENSIONS)}) in class subfolders",
             )
+        masks = None
+        if mask_directory is not None:
+            masks = match_masks(directory, filenames, mask_directory)
         print(f"Found {len(filenames)} images belonging to {len(class_names)} classes.")
         loader = self._file_loader(
             [os.path.join(directory, name) for name in filenames],
-            labels, class_mode, len(class_names), None, save_to_dir, save_prefix,
+            labels, class_mode, len(class_names), None, masks, save_to_dir, save_prefix,
             save_format, target_size=target_size, color_mode=color_mode,
             batch_size=batch_size, shuffle=shuffle, seed=seed, interpolation=interpolation,
             keep_aspect_ratio=keep_aspect_ratio, num_workers=num_workers, on_error=on_error,
@@ -850,6 +689,7 @@ class ImageDataGenerator:
         *,
         keep_aspect_ratio=False,
         augment=True,
+        mask_col=None,
         num_workers=None,
         on_error="skip",
         decoder="auto",
@@ -862,7 +702,9 @@ class ImageDataGenerator:
         `directory`, or absolute with directory None), targets in `y_col`
         (class names for "categorical" -- lists for several labels --, "binary"
         and "sparse"; numbers for "raw"; a list of columns for "multi_output"),
-        optional weights in `weight_col`. With `validate_filenames`, rows whose
+        optional weights in `weight_col`, optional mask files in `mask_col` (kaug
+        only: as `mask_directory` in `flow_from_directory`, named like `x_col`'s
+        files). With `validate_filenames`, rows whose
         file is missing or not an image are dropped with a warning. Decoding,
         augmentation and the remaining arguments are as in `flow_from_directory`.
         pandas is not imported by kaug: pass any DataFrame.
@@ -872,13 +714,14 @@ class ImageDataGenerator:
         """
         check_choice("class_mode", class_mode, FRAME_CLASS_MODES)
         seed = check_seed(seed)
-        self._check_file_arguments(
+        check_file_arguments(
             color_mode, on_error, interpolation, target_size, batch_size, num_workers, decoder
         )
-        split = self._file_split(subset)
+        _check_masks("mask_col", mask_col, class_mode)
+        split = file_split(subset, self._validation_split)
         listing = list_frame(
             dataframe, directory, x_col, y_col, weight_col, classes, class_mode, split,
-            validate_filenames,
+            validate_filenames, mask_col,
         )  # fmt: skip
         checked = "validated" if validate_filenames else "non-validated"
         names = listing["class_indices"]
@@ -888,7 +731,8 @@ class ImageDataGenerator:
             raise invalid("dataframe", f"{len(dataframe)} rows", "lists no usable image files")
         loader = self._file_loader(
             listing["filepaths"], listing["targets"], class_mode, len(names),
-            listing["sample_weight"], save_to_dir, save_prefix, save_format,
+            listing["sample_weight"], listing.get("maskpaths"), save_to_dir, save_prefix,
+            save_format,
             target_size=target_size, color_mode=color_mode, batch_size=batch_size,
             shuffle=shuffle, seed=seed, interpolation=interpolation,
             keep_aspect_ratio=keep_aspect_ratio, num_workers=num_workers, on_error=on_error,
@@ -904,87 +748,15 @@ class ImageDataGenerator:
         loader.sample_weight = listing["sample_weight"]
         return loader
 
-    def _check_file_arguments(self, color_mode, on_error, interpolation, target_size, batch_size,
-                              num_workers, decoder):  # fmt: skip
-        check_choice("color_mode", color_mode, tuple(COLOR_MODES))
-        check_choice("on_error", on_error, ("skip", "raise"))
-        check_choice("decoder", decoder, DECODERS)
-        check_interpolation(interpolation)
-        if (
-            not isinstance(target_size, (tuple, list))
-            or len(target_size) != 2
-            or not all(
-                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in target_size
-            )
-        ):
-            raise invalid(
-                "target_size", target_size, "must be a (height, width) pair of positive ints"
-            )
-        check_int("batch_size", batch_size, minimum=1)
-        check_int("num_workers", num_workers, allow_none=True)
-
-    def _file_split(self, subset):
-        """Keras's (start, stop) fractions for a subset of files, or None."""
-        if subset is None:
-            return None
-        check_choice("subset", subset, SUBSETS)
-        if not self._validation_split:
-            raise invalid(
-                "subset", subset, "needs an ImageDataGenerator created with `validation_split`"
-            )
-        return (
-            (0, self._validation_split) if subset == "validation" else (self._validation_split, 1)
-        )
-
     def _file_loader(self, filepaths, targets, class_mode, num_classes, sample_weight,
-                     save_to_dir, save_prefix, save_format, **kwargs):  # fmt: skip
+                     mask_paths, save_to_dir, save_prefix, save_format, **kwargs):  # fmt: skip
         writer = None if save_to_dir is None else ImageWriter(save_to_dir, save_prefix, save_format)
         self._pipeline.contiguous = self._contiguous_batches
         return FileLoader(
             self._pipeline, filepaths, targets, class_mode, num_classes=num_classes,
-            sample_weight=sample_weight, writer=writer, image_data_generator=self, **kwargs,
+            sample_weight=sample_weight, mask_paths=mask_paths, writer=writer,
+            image_data_generator=self, **kwargs,
         )  # fmt: skip
-
-    def _subset(self, x, y, sample_weight, extras, subset, ignore_class_split):
-        """Keras's validation split: the first `validation_split` share is validation."""
-        if subset is None:
-            if self._validation_split:
-                warnings.warn(
-                    "This ImageDataGenerator has a `validation_split` but `flow` was called "
-                    "without `subset`: it serves all the data, validation part included.",
-                    stacklevel=3,
-                )
-            return x, y, sample_weight, extras
-        check_choice("subset", subset, SUBSETS)
-        if not self._validation_split:
-            raise invalid(
-                "subset", subset, "needs an ImageDataGenerator created with `validation_split`"
-            )
-        split = int(len(x) * self._validation_split)
-        if y is not None and not ignore_class_split:
-            labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
-            if not np.array_equal(np.unique(labels[:split]), np.unique(labels[split:])):
-                raise ValueError(
-                    "Training and validation subsets have different number of classes after "
-                    "the split. If your numpy arrays are sorted by the label, you might want "
-                    "to shuffle them (or pass ignore_class_split=True). "
-                    f"Received: subset={subset!r}, validation_split={self._validation_split}"
-                )
-        part = slice(None, split) if subset == "validation" else slice(split, None)
-        pick = lambda a: None if a is None else a[part]  # noqa: E731
-        return pick(x), pick(y), pick(sample_weight), tuple(pick(e) for e in extras)
-
-    def _warn_channels(self, x):
-        channels = x.shape[self.channel_axis]
-        if channels not in (1, 3, 4):
-            warnings.warn(
-                "Expected input to be images (as Numpy array) following the data format "
-                f'convention "{self.data_format}" (channels on axis {self.channel_axis}), '
-                f"i.e. expected either 1, 3 or 4 channels on axis {self.channel_axis}. "
-                f"However, it was passed an array with shape {tuple(x.shape)} "
-                f"({channels} channels).",
-                stacklevel=3,
-            )
 
     def preview(self, x, n=9, path=None, seed=None, scale=1):
         """A grid of `n` augmented, standardized samples: look before you train.
@@ -1046,203 +818,13 @@ class ImageDataGenerator:
                 sums are all-reduced, so every rank ends with the statistics of the
                 whole dataset.
         """
-        check_int("rounds", rounds, minimum=1)
-        rank, world_size = distributed.process_group(rank, world_size)
-        if _is_array(x):
-            check_rank("x", x, 4, "a batch of images")
-            data = x if isinstance(x, torch.Tensor) else np.asarray(x)
-            if len(data) == 0:
-                raise invalid(
-                    "x", f"empty array of shape {tuple(data.shape)}", "must hold at least one image"
-                )
-            if world_size > 1 and shard is not False:
-                data = data[rank::world_size]
-            passes = [data] * (rounds if augment else 1)
-            steps = len(passes) * -(-len(data) // _FIT_CHUNK)
-        else:
-            if isinstance(x, (str, bytes, dict)) or not hasattr(x, "__iter__"):
-                raise invalid(
-                    "x", type(x).__name__, "must be an array of images or yield batches of them"
-                )
-            passes = [x] * (rounds if augment else 1)
-            steps = len(passes) * len(x) if hasattr(x, "__len__") else None
-        generator = self._generator_for(seed)
-        accumulator = None
-        progress = self._progress_bar(steps, rank)
-        for source in passes:
-            for batch in self._fit_batches(source, copy=augment):
-                if accumulator is None:
-                    accumulator = self._accumulator(batch, augment)
-                elif tuple(batch.shape[1:]) != accumulator.shape:
-                    raise invalid(
-                        "x",
-                        f"a batch of images of shape {self._image_shape(tuple(batch.shape[1:]))}",
-                        "must yield images of one shape; the first batch's were "
-                        f"{self._image_shape(accumulator.shape)}",
-                    )
-                if augment:
-                    batch = batch.to(self._compute_dtype)
-                    if self.rescale:
-                        batch = batch * self.rescale
-                    batch, _ = self._pipeline.augment(batch, generator)
-                flat = from_nchw(batch, self.data_format).reshape(batch.shape[0], -1)
-                accumulator.update(batch, flat if self.zca_whitening else None)
-                if progress is not None:
-                    progress.add(1)
-        if accumulator is None:
-            raise invalid("x", type(x).__name__, "must yield at least one batch of images")
-        accumulator.all_reduce()
-        self._store_fit(accumulator, self._image_shape(accumulator.shape))
-
-    def _fit_batches(self, source, copy):
-        """(B, C, H, W) tensors on the device, in chunks, from any kind of sample data."""
-        if _is_array(source):
-            for start in range(0, len(source), _FIT_CHUNK):
-                yield self._to_batch(source[start : start + _FIT_CHUNK], copy=copy)
-        elif hasattr(source, "raw_batches"):
-            yield from source.raw_batches()
-        else:
-            for item in source:
-                item = item[0] if isinstance(item, (tuple, list)) else item
-                check_rank("x", item, 4, "batches of images")
-                yield self._to_batch(item, copy=copy)
-
-    def _accumulator(self, batch, augment):
-        """Sums for batches like `batch`; without augmentation `rescale` is applied to
-        the sums at the end (it is linear), so raw uint8 data are summed exactly."""
-        channels, features = batch.shape[1], int(np.prod(batch.shape[1:]))
-        if channels not in (1, 3, 4):
-            self._warn_channels(from_nchw(batch, self.data_format))
-        if self.zca_whitening and zca_memory_needed(features) > 0.8 * free_memory(self.device):
-            raise invalid(
-                "x",
-                f"images of {features} features",
-                f"are too large for ZCA whitening: its {features} x {features} matrices need "
-                f"{zca_memory_needed(features) / 2**30:.1f} GiB on {self.device}; fit on "
-                "smaller (resized) images, or use featurewise_std_normalization instead",
-            )
-        accumulator = StatsAccumulator(
-            channels,
-            features if self.zca_whitening else None,
-            self.device,
-            scale=1.0 if augment else (self.rescale or 1.0),
+        self._fitted = fitting.fit_statistics(
+            self._pipeline, x, augment, rounds, self._generator_for(seed), shard, rank, world_size
         )
-        accumulator.shape = tuple(batch.shape[1:])
-        return accumulator
-
-    def _image_shape(self, chw):
-        """A (C, H, W) shape in the generator's data_format."""
-        return image_shape(chw, self.data_format)
-
-    @staticmethod
-    def _progress_bar(steps, rank):
-        """Keras's progress bar for long passes (20 chunks or more), on rank 0."""
-        if steps is None or steps < 20 or rank != 0:
-            return None
-        from keras.utils import Progbar
-
-        return Progbar(steps, unit_name="chunk")
-
-    def _store_fit(self, accumulator, image_shape):
-        """Keep the fitted statistics as Keras does (numpy, (1, 1, C) or (C, 1, 1)),
-        swapped in as one snapshot."""
-        if not (torch.isfinite(accumulator.channel_sum).all() and
-                torch.isfinite(accumulator.channel_sum_sq).all()):  # fmt: skip
-            raise invalid(
-                "x",
-                "data with NaN or infinite values (or too large to square in float64)",
-                "must hold finite values only to be fit",
-            )
-        shape = [1, 1, 1]
-        shape[self.channel_axis - 1] = image_shape[self.channel_axis - 1]
-        mean, std = accumulator.mean(), accumulator.std()
-        fitted = {
-            "mean": to_numpy(mean).reshape(shape) if self.featurewise_center else None,
-            "std": to_numpy(std).reshape(shape) if self.featurewise_std_normalization else None,
-            "zca_whitening_matrix": None,
-        }
-        if self.zca_whitening:
-            height, width = image_shape[self.row_axis - 1], image_shape[self.col_axis - 1]
-
-            def per_feature(values):  # (C,) -> (D,), in the data_format's flat order
-                image = values.view(1, -1, 1, 1).expand(1, -1, height, width)
-                return from_nchw(image, self.data_format).reshape(-1)
-
-            center = mean if self.featurewise_center else torch.zeros_like(mean)
-            scale = std + 1e-6 if self.featurewise_std_normalization else torch.ones_like(std)
-            matrix = accumulator.zca_matrix(
-                per_feature(center), per_feature(scale), self.zca_epsilon
-            )
-            fitted["zca_whitening_matrix"] = to_numpy(matrix)
-        checked = {
-            name: check_statistic(name, value, self._statistics_dtype)
-            for name, value in fitted.items()
-        }
-        self._fitted = FittedStatistics(**checked)
 
 
-def _is_array(x):
-    return isinstance(x, (np.ndarray, torch.Tensor, list))
-
-
-def load(path, safe_mode=True, **overrides):
-    """An ImageDataGenerator saved with `save`, fitted statistics included.
-
-    Loading never runs code the file names (Keras's `safe_mode`): transforms and
-    functions resolve through kaug's registries only, and every value goes through
-    the constructor's checks.
-
-    Args:
-        path: the saved file.
-        safe_mode: True (default) refuses function names that are not registered
-            with `kaug.transforms.register_function`; False imports the modules
-            they name, which runs those modules' code: only for files you trust.
-        **overrides: constructor arguments to replace, e.g. `device="cpu"` or the
-            `preprocessing_function`, which is not saved.
-
-    Returns:
-        The ImageDataGenerator: same output as the saved one under the same seed.
-    """
-    config, statistics = _read_saved(path)
-    arguments = inspect.signature(ImageDataGenerator).parameters
-    for key in (*config, *overrides):
-        if key not in arguments:
-            raise invalid("config", key, "is not an ImageDataGenerator argument")
-    with safe_mode_scope(safe_mode):
-        generator = ImageDataGenerator.from_config({**config, **overrides})
-    for name, value in statistics.items():
-        setattr(generator, name, value)  # checked like hand-set statistics
-    return generator
-
-
-def _read_saved(path):
-    """(config dict, {statistic name: array}) from a file `save` wrote; a ValueError
-    naming `path` for anything else."""
-    expected = "must be a file written by ImageDataGenerator.save"
-    try:
-        saved = np.load(path, allow_pickle=False)
-    except FileNotFoundError as error:
-        raise invalid("path", os.fspath(path), "names no file") from error
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise invalid("path", os.fspath(path), f"{expected} ({error})") from error
-    if not isinstance(saved, np.lib.npyio.NpzFile):
-        raise invalid("path", os.fspath(path), f"{expected} (it holds one bare array)")
-    with saved:
-        unknown = sorted(set(saved.files) - {"config", *STATISTICS})
-        if "config" not in saved.files or unknown:
-            found = f"arrays {sorted(saved.files)}"
-            raise invalid("path", os.fspath(path), f"{expected} ({found})")
-        try:
-            text = saved["config"]
-            statistics = {name: saved[name] for name in STATISTICS if name in saved.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-            raise invalid("path", os.fspath(path), f"{expected} ({error})") from error
-    if text.shape != () or text.dtype.kind != "U":
-        raise invalid("path", os.fspath(path), f"{expected} (its config is not one string)")
-    try:
-        config = json.loads(str(text))
-    except (ValueError, RecursionError) as error:
-        raise invalid("path", os.fspath(path), f"{expected} (config: {error})") from error
-    if not isinstance(config, dict):
-        raise invalid("path", os.fspath(path), f"{expected} (its config is not a JSON object)")
-    return config, statistics
+def _check_masks(name, value, class_mode):
+    if value is not None and class_mode is not None:
+        raise invalid(
+            "class_mode", class_mode, f"must be None with `{name}`: the masks are served as y"
+        )

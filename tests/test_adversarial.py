@@ -347,7 +347,7 @@ def test_flow_arguments(census, arguments, split):
             census.fail(category, f"{arguments!r} raised {type(error).__name__}: {error}")
         return
     try:
-        sizes = [len(b[0] if isinstance(b, tuple) else b) for b in loader]
+        sizes = [len(b[0] if isinstance(b, tuple) else b) for b in loader.epoch()]
     except Exception as error:
         census.fail(category, f"{arguments!r}: iterating raised {type(error).__name__}: {error}")
         return

@@ -65,7 +65,7 @@ def test_a_flow_epoch_never_blocks_the_host(digits):
     next(iter(loader))  # first use uploads the statistics and shift choices
     torch.cuda.set_sync_debug_mode("error")
     try:
-        served = [batch for batch in loader]
+        served = list(loader.epoch())
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert len(served) == 4

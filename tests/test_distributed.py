@@ -32,7 +32,7 @@ def rank_worker(rank, world_size, port, out):
             x = data["x_train"][:3001, :, :, None]
         gen = ImageDataGenerator(rotation_range=10, **FIT, device="cpu")
         loader = gen.flow(x, np.arange(len(x)), batch_size=256)
-        served = [torch.cat([y for _, y in loader]).numpy() for _ in range(2)]
+        served = [torch.cat([y for _, y in loader.epoch()]).numpy() for _ in range(2)]
         gen.fit(x)  # every rank passes all the data; each sums its share
         np.savez(out / f"rank{rank}.npz", epoch0=served[0], epoch1=served[1], batches=len(loader),
                  mean=gen.mean, zca=gen.zca_whitening_matrix)  # fmt: skip
@@ -64,7 +64,12 @@ def test_rank_and_world_size_by_hand(mnist):
     gen = ImageDataGenerator(device="cpu")
     shards = [
         torch.cat(
-            [y for _, y in gen.flow(x, np.arange(100), batch_size=16, seed=3, rank=r, world_size=3)]
+            [
+                y
+                for _, y in gen.flow(
+                    x, np.arange(100), batch_size=16, seed=3, rank=r, world_size=3
+                ).epoch()
+            ]
         ).tolist()  # fmt: skip
         for r in range(3)
     ]

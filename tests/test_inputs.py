@@ -86,7 +86,7 @@ def test_every_real_dtype_is_taken(digits, dtype):
     gen = ImageDataGenerator(rotation_range=10, device="cpu")
     expected = gen.augment(x.astype("float32"), seed=0)
     np.testing.assert_allclose(gen.augment(x, seed=0), expected, atol=1e-4)
-    assert len(list(gen.flow(x, batch_size=2))) == 2
+    assert len(list(gen.flow(x, batch_size=2).epoch())) == 2
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])

@@ -6,19 +6,22 @@ import pathlib
 
 import keras
 import numpy as np
+import pytest
 import torch
 
 from kaug import ImageDataGenerator
 from kaug.batch import Batch
 from kaug.pipeline import Pipeline
 from kaug.sampling import uniform
-from kaug.transforms import BatchTransform
+from kaug.transforms import BatchTransform, KerasAugmentation
 
 KAUG = pathlib.Path(__file__).resolve().parents[1] / "kaug"
 
 
 class MixPairs(BatchTransform):
     """A user's MixUp: each image blended with another of the batch, labels alike."""
+
+    reads = writes = ("images", "labels")
 
     def __init__(self, low=0.6, p=1.0):
         super().__init__(p=p)
@@ -38,6 +41,8 @@ class MixPairs(BatchTransform):
 
 class CropTo(BatchTransform):
     """A user's centre crop of images and masks to size x size."""
+
+    writes = ("images", "masks")
 
     def __init__(self, size=20):
         super().__init__(p=1.0)
@@ -122,15 +127,43 @@ def test_a_batch_carries_weights_through_and_never_changes_in_place():
     assert torch.equal(served.labels, out.labels)  # the pipeline runs the same draw
 
 
+def _imports(nodes):
+    return {
+        alias.name if isinstance(node, ast.Import) else node.module
+        for node in nodes
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in (node.names if isinstance(node, ast.Import) else [None])
+    }
+
+
 def test_the_pipeline_and_the_loaders_never_import_the_facade_or_keras():
+    """Only the Keras adapter of the loaders touches keras, and only when Keras calls it
+    (inside functions: `import kaug` never imports keras)."""
     for path in [KAUG / "pipeline.py", KAUG / "standardize.py", KAUG / "batch.py",
                  *sorted((KAUG / "data").glob("*.py"))]:  # fmt: skip
         tree = ast.parse(path.read_text())
-        imported = {
-            alias.name if isinstance(node, ast.Import) else node.module
-            for node in ast.walk(tree)
-            if isinstance(node, (ast.Import, ast.ImportFrom))
-            for alias in (node.names if isinstance(node, ast.Import) else [None])
-        }
-        assert "kaug.image_data_generator" not in imported, path
-        assert not any(name and name.split(".")[0] == "keras" for name in imported), path
+        everywhere, top_level = _imports(ast.walk(tree)), _imports(tree.body)
+        assert "kaug.image_data_generator" not in everywhere, path
+        keras_anywhere = path.name != "keras_adapter.py"
+        keras = everywhere if keras_anywhere else top_level
+        assert not any(name and name.split(".")[0] == "keras" for name in keras), path
+
+
+class Undeclared(MixPairs):
+    """MixPairs that forgets to declare the labels it changes."""
+
+    reads = ("images", "labels")
+    writes = ("images",)
+
+
+def test_transforms_are_held_to_the_fields_they_declare():
+    images = torch.rand(6, 1, 8, 8)
+    labels = torch.nn.functional.one_hot(torch.arange(6) % 3, 3).float()
+    generator = torch.Generator().manual_seed(0)
+    with pytest.raises(ValueError, match="needs batches with labels.*MixPairs"):
+        MixPairs().call_batch(Batch(images), generator)
+    with pytest.raises(ValueError, match="changed labels, which it does not declare.*Undeclared"):
+        Undeclared().call_batch(Batch(images, labels=labels), generator)
+    mixed = MixPairs().call_batch(Batch(images, labels=labels), generator)
+    torch.testing.assert_close(mixed.labels.sum(1), torch.ones(6))  # mixed labels still sum to 1
+    assert KerasAugmentation.writes == ("images", "masks") and BatchTransform.writes == ("images",)

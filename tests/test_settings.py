@@ -1,11 +1,15 @@
 """Settings live once: a Keras attribute set after construction drives the next batch."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 from keras.src.legacy.preprocessing.image import ImageDataGenerator as KerasGenerator
 
 from kaug import ImageDataGenerator
+from kaug.transforms import BatchTransform, RandomErosion
+from kaug.transforms.base import safe_mode_scope
 
 # (attribute, value set later, constructor equivalent): every kind of setting.
 LATER = [
@@ -91,3 +95,41 @@ def test_moving_to_another_device_takes_the_generator_along(digits):
     gen = ImageDataGenerator(rotation_range=10, device="cpu")
     gen.device = torch.device("cpu")
     assert gen.augment(torch.from_numpy(digits[:2])).device.type == "cpu"
+
+
+def test_get_config_is_plain_json_with_transforms_and_functions():
+    gen = ImageDataGenerator(
+        transforms=[RandomErosion(kernel_size=[1, 3], p=0.2), _halve],
+        preprocessing_function=_halve,
+        erosion={"p": 0.3},
+        device="cpu",
+    )
+    config = json.loads(json.dumps(gen.get_config()))
+    assert config["transforms"][0] == {
+        "class_name": "RandomErosion",
+        "config": RandomErosion(kernel_size=[1, 3], p=0.2).get_config(),
+    }
+    assert config["preprocessing_function"] == "tests.test_settings:_halve"
+    with safe_mode_scope(False):  # the module-level function imports by name
+        copy = ImageDataGenerator.from_config(config)
+    assert copy.get_config() == config
+
+
+def test_get_config_names_what_cannot_be_serialized(tmp_path):
+    class Unregistered(BatchTransform):
+        def apply(self, x, params):
+            return x
+
+    with pytest.raises(ValueError, match="must be registered with @kaug.transforms"):
+        ImageDataGenerator(transforms=[Unregistered()], device="cpu").get_config()
+    lam = ImageDataGenerator(transforms=[lambda x: x], device="cpu")
+    with pytest.raises(ValueError, match="`function` must be a module-level function"):
+        lam.get_config()
+    with pytest.raises(ValueError, match="`function` must be a module-level function"):
+        lam.save(tmp_path / "g.npz")
+    with pytest.raises(ValueError, match="`preprocessing_function` must be a module-level"):
+        ImageDataGenerator(preprocessing_function=lambda x: x, device="cpu").get_config()
+
+
+def _halve(x):
+    return x / 2

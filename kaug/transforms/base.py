@@ -8,6 +8,7 @@ file names, which runs that module's code, needs `safe_mode=False`.
 
 import contextlib
 import contextvars
+import dataclasses
 import importlib
 import inspect
 
@@ -67,15 +68,32 @@ def _function_name(function):
     return f"{getattr(function, '__module__', None)}:{getattr(function, '__qualname__', None)}"
 
 
-def resolve_function(name):
+def function_name(function, argument="function"):
+    """The name a function is saved under: its registered name, else "module:qualname"
+    (which only `safe_mode=False` will import); a lambda or local function has none."""
+    for name, registered in _FUNCTIONS.items():
+        if registered is function:
+            return name
+    name = _function_name(function)
+    if "<" in name:
+        raise invalid(
+            argument,
+            function,
+            "must be a module-level function (or one registered with "
+            "@kaug.transforms.register_function) to be part of a config",
+        )
+    return name
+
+
+def resolve_function(name, argument="function"):
     """The function a saved name refers to: registered, or (outside safe mode) imported."""
     if not isinstance(name, str):
-        raise invalid("function", name, "must be a function or the name of a registered one")
+        raise invalid(argument, name, "must be a function or the name of a registered one")
     if name in _FUNCTIONS:
         return _FUNCTIONS[name]
     if _SAFE_MODE.get():
         raise invalid(
-            "function",
+            argument,
             name,
             "is not a registered function. Loading refuses to import modules named in a "
             "file, as that runs their code: register the function with "
@@ -88,9 +106,9 @@ def resolve_function(name):
         for part in attribute.split("."):
             function = getattr(function, part)
     except (ImportError, AttributeError, ValueError, TypeError) as error:
-        raise invalid("function", name, f"could not be imported ({error})") from error
+        raise invalid(argument, name, f"could not be imported ({error})") from error
     if not callable(function):
-        raise invalid("function", name, "must name a callable")
+        raise invalid(argument, name, "must name a callable")
     return function
 
 
@@ -194,6 +212,11 @@ class BatchTransform:
         ...         return self.high - x
     """
 
+    #: The `Batch` fields the transform needs: a batch without one is refused by name.
+    reads = ("images",)
+    #: The `Batch` fields it may change; every other field must come out as it went in.
+    writes = ("images",)
+
     def __init__(self, p=1.0):
         self.p = check_fraction("p", p)
 
@@ -228,8 +251,9 @@ class BatchTransform:
 
         The default transforms the images only (`apply`). Override it in a
         transform that moves masks with the images, mixes labels, or changes the
-        image size; return `batch.replace(...)` with what changed. A transform
-        that changes the size applies to every image (p=1).
+        image size; return `batch.replace(...)` with what changed, and declare the
+        fields in `reads` and `writes`. A transform that changes the size applies
+        to every image (p=1).
         """
         return batch.replace(images=self.apply(batch.images, params))
 
@@ -246,8 +270,29 @@ class BatchTransform:
         return out.where(applied, batch)
 
     def call_batch(self, batch, generator):
-        """Draw parameters for `batch` and transform it."""
-        return self.transform_batch(batch, self.draw(batch.images.shape, generator))
+        """Draw parameters for `batch` and transform it, holding the transform to the
+        fields it declares (`reads`, `writes`)."""
+        name = type(self).__name__
+        missing = [field for field in self.reads if getattr(batch, field) is None]
+        if missing:
+            raise invalid(
+                "transforms", name, f"needs batches with {', '.join(missing)} (it reads them)"
+            )
+        out = self.transform_batch(batch, self.draw(batch.images.shape, generator))
+        changed = [
+            field.name
+            for field in dataclasses.fields(batch)
+            if field.name not in self.writes
+            and getattr(out, field.name) is not getattr(batch, field.name)
+        ]
+        if changed:
+            raise invalid(
+                "transforms",
+                name,
+                f"changed {', '.join(changed)}, which it does not declare in `writes` "
+                f"({', '.join(self.writes)})",
+            )
+        return out
 
     def get_config(self):
         """The constructor arguments, read from the attributes of the same names."""
@@ -297,10 +342,4 @@ class BatchFunction(BatchTransform):
         return self.function(x)
 
     def get_config(self):
-        for name, function in _FUNCTIONS.items():
-            if function is self.function:
-                return {"function": name, "p": self.p}
-        name = _function_name(self.function)
-        if "<" in name:
-            raise invalid("function", self.function, "must be a module-level function to be saved")
-        return {"function": name, "p": self.p}
+        return {"function": function_name(self.function), "p": self.p}

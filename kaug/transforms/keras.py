@@ -208,6 +208,8 @@ class KerasAugmentation(BatchTransform):
             x = F.brightness(x, params["brightness"])
         return x
 
+    writes = ("images", "masks")
+
     def apply_batch(self, batch, params):
         """The images augmented, and the masks moved with them (`apply_to_masks`)."""
         masks = batch.masks

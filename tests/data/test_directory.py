@@ -129,7 +129,7 @@ def test_worker_processes_serve_every_file_once_per_epoch(tree):
         tree, target_size=(28, 28), class_mode="sparse", batch_size=4, num_workers=2, seed=1
     )
     for _ in range(2):
-        labels = torch.cat([y for _, y in loader])
+        labels = torch.cat([y for _, y in loader.epoch()])
         assert sorted(labels.tolist()) == sorted(loader.classes.astype(float).tolist())
 
 
@@ -141,15 +141,15 @@ def test_corrupt_files_are_skipped_with_one_warning_or_raise(corrupt_tree):
     with pytest.warns(
         UserWarning, match=r"(?s)Skipped 1 unreadable image file.*broken/bad.png"
     ) as record:
-        served = sum(len(x) for x, _ in loader)
+        served = sum(len(x) for x, _ in loader.epoch())
     assert served == loader.samples - 1 and len(record) == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the next epoch leaves it out silently
-        assert sum(len(x) for x, _ in loader) == loader.samples - 1
+        assert sum(len(x) for x, _ in loader.epoch()) == loader.samples - 1
     strict = gen.flow_from_directory(corrupt_tree, target_size=(28, 28), num_workers=0,
                                      on_error="raise")  # fmt: skip
     with pytest.raises(ValueError, match=r"Could not read image .*broken/bad.png"):
-        list(strict)
+        list(strict.epoch())
 
 
 def test_jpegs_decoded_on_the_device_keep_order_and_report_corrupt_files(tree, tmp_path):
@@ -166,9 +166,9 @@ def test_jpegs_decoded_on_the_device_keep_order_and_report_corrupt_files(tree, t
     loader = gen.flow_from_directory(tmp_path, decoder=decoder, num_workers=0, **kwargs)
     reference = gen.flow_from_directory(tmp_path, decoder="pil", num_workers=0, **kwargs)
     with pytest.warns(UserWarning, match=r"(?s)Skipped 1 unreadable image file.*broken/cut.jpg"):
-        ((x, y),) = list(loader)
+        ((x, y),) = list(loader.epoch())
     with pytest.warns(UserWarning, match="broken/cut.jpg"):
-        ((expected_x, expected_y),) = list(reference)
+        ((expected_x, expected_y),) = list(reference.epoch())
     assert len(x) == loader.samples - 1
     torch.testing.assert_close(x, expected_x, rtol=0, atol=0)
     torch.testing.assert_close(y, expected_y)
@@ -176,7 +176,7 @@ def test_jpegs_decoded_on_the_device_keep_order_and_report_corrupt_files(tree, t
         tmp_path, decoder=decoder, num_workers=0, on_error="raise", **kwargs
     )
     with pytest.raises(ValueError, match=r"Could not read image .*broken/cut.jpg"):
-        list(strict)
+        list(strict.epoch())
 
 
 def test_decoder_choice_is_checked(tree, monkeypatch):

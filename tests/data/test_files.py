@@ -70,7 +70,7 @@ def test_a_fifo_named_like_an_image_never_blocks(tmp_path):
     loader = gen.flow_from_dataframe(frame, tmp_path, target_size=(8, 8), num_workers=0,
                                      validate_filenames=False)  # fmt: skip
     with pytest.warns(UserWarning, match=r"pipe.png \(OSError: .* is not a regular file\)"):
-        batches = list(loader)  # a blocking open() would hang here
+        batches = list(loader.epoch())  # a blocking open() would hang here
     assert sum(len(x) for x, _ in batches) == 1
 
 

@@ -19,7 +19,7 @@ def data(mnist):
 
 def labels_served(loader):
     """The y of every batch of one epoch, concatenated."""
-    return torch.cat([batch[1] for batch in loader]).numpy()
+    return torch.cat([batch[1] for batch in loader.epoch()]).numpy()
 
 
 def test_flow_returns_a_dataloader_with_keras_batches(data):
@@ -28,7 +28,7 @@ def test_flow_returns_a_dataloader_with_keras_batches(data):
     loader = gen.flow(x, y, batch_size=32)
     assert isinstance(loader, torch.utils.data.DataLoader) and isinstance(loader, ArrayLoader)
     assert len(loader) == 4 and loader.batch_size == 32 and len(loader.dataset) == 100
-    batches = list(loader)
+    batches = list(loader.epoch())
     assert [len(b[0]) for b in batches] == [32, 32, 32, 4]  # partial last batch
     bx, by = batches[0]
     assert bx.shape == (32, 28, 28, 1) and bx.dtype == torch.float32 and bx.device.type == "cpu"
@@ -55,7 +55,7 @@ def test_batches_keep_images_labels_and_weights_aligned(data):
     gen = ImageDataGenerator(horizontal_flip=True, rescale=2.0, device="cpu")
     weights = np.arange(100, dtype="float32")
     originals = x.astype("float32") * 2.0
-    for bx, by, bw in gen.flow(x, y, sample_weight=weights, batch_size=16, seed=1):
+    for bx, by, bw in gen.flow(x, y, sample_weight=weights, batch_size=16, seed=1).epoch():
         for image, label, weight in zip(bx.numpy(), by.numpy(), bw.numpy(), strict=True):
             source = originals[int(weight)]
             assert label == y[int(weight)]
@@ -79,7 +79,7 @@ def test_seed_makes_a_fresh_loader_repeat_itself(data):
     gen = ImageDataGenerator(rotation_range=30, width_shift_range=0.1, device="cpu")
 
     def two_epochs(loader):
-        return [b[0] for _ in range(2) for b in loader]
+        return [b[0] for _ in range(2) for b in loader.epoch()]
 
     a = two_epochs(gen.flow(x, y, batch_size=40, seed=7))
     b = two_epochs(gen.flow(x, y, batch_size=40, seed=7))
@@ -94,7 +94,7 @@ def test_host_resident_data_gives_the_same_batches(data):
     on_device = gen.flow(x, y, batch_size=30, seed=3, resident=True)
     on_host = gen.flow(x, y, batch_size=30, seed=3, resident=False)
     assert on_device.resident and not on_host.resident
-    for (dx, dy), (hx, hy) in zip(on_device, on_host, strict=True):
+    for (dx, dy), (hx, hy) in zip(on_device.epoch(), on_host.epoch(), strict=True):
         assert torch.equal(dy, hy)
         torch.testing.assert_close(dx, hx)
 
@@ -168,7 +168,7 @@ def test_save_to_dir_writes_every_served_image(data, tmp_path, save_format):
     gen = ImageDataGenerator(rotation_range=20, device="cpu")
     loader = gen.flow(x[:50], y[:50], batch_size=16, save_to_dir=tmp_path, save_prefix="aug",
                       save_format=save_format)  # fmt: skip
-    served = list(loader)  # the epoch's end waits for the writer
+    served = list(loader.epoch())  # the epoch's end waits for the writer
     names = sorted(os.listdir(tmp_path))
     assert len(names) == 50 and sum(len(b[0]) for b in served) == 50
     indices = sorted(int(name.split("_")[1]) for name in names)
@@ -190,7 +190,7 @@ def test_writer_errors_surface_in_the_training_loop(tmp_path):
         save_format="jpeg",  # JPEG has no alpha
     )
     with pytest.raises(OSError, match="could not save an augmented image"):
-        list(loader)
+        list(loader.epoch())
 
 
 def test_preview_grid(data, tmp_path):
@@ -215,7 +215,7 @@ def test_an_empty_flow_is_refused_instead_of_serving_an_empty_batch(data):
         split.flow(x[:3], subset="validation")
     # Every served batch holds images, however the sizes divide.
     for count in (1, 5, 32, 33):
-        sizes = [len(b) for b in gen.flow(x[:count], batch_size=8)]
+        sizes = [len(b) for b in gen.flow(x[:count], batch_size=8).epoch()]
         assert 0 not in sizes and sum(sizes) == count
 
 

@@ -25,7 +25,7 @@ def test_names_never_collide_across_epochs_and_loaders(five, tmp_path):
                for _ in range(2)]  # fmt: skip
     for _ in range(100):
         for loader in loaders:
-            list(loader)
+            list(loader.epoch())
     names = os.listdir(tmp_path)
     assert len(names) == 1000
     assert all(name.startswith("aug_") and name.endswith(".png") for name in names)
@@ -84,7 +84,7 @@ def test_every_queued_image_is_written_before_the_process_exits(tmp_path, body):
 def test_files_respect_the_umask(five, tmp_path):
     previous = os.umask(0o027)
     try:
-        list(ImageDataGenerator(device="cpu").flow(five, save_to_dir=tmp_path / "saved"))
+        list(ImageDataGenerator(device="cpu").flow(five, save_to_dir=tmp_path / "saved").epoch())
         ImageDataGenerator(device="cpu").preview(five, path=tmp_path / "grid.png")
     finally:
         os.umask(previous)
