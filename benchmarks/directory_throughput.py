@@ -170,7 +170,7 @@ def _epoch(loader):
     legacy iterator (which otherwise loops forever)."""
     if hasattr(loader, "__getitem__") and not hasattr(loader, "dataset"):
         return (loader[i] for i in range(len(loader)))
-    return iter(loader)
+    return loader.epoch() if hasattr(loader, "epoch") else iter(loader)
 
 
 def _keras_dataset(root, args):

@@ -69,7 +69,7 @@ def main():
     report = {"rank": rank, "world_size": world, "epochs": []}
     for epoch in range(args.epochs):
         start, seen = time.perf_counter(), 0
-        for x, y in loader:
+        for x, y in loader.epoch():
             loss = loss_fn(ddp(x), y.long())
             optimizer.zero_grad()
             loss.backward()
@@ -87,7 +87,7 @@ def main():
                 # Rank 0 alone: a single-process loader (all the data, no collective calls).
                 for x, y in datagen.flow(
                     x_test, y_test, batch_size=512, augment=False, rank=0, world_size=1
-                )  # fmt: skip
+                ).epoch()  # fmt: skip
             )
         print(f"test accuracy {correct / len(x_test):.4f} (mean {datagen.mean.ravel()[0]:.4f})")
         report["accuracy"] = correct / len(x_test)

@@ -18,7 +18,7 @@ loader = datagen.flow(
     save_prefix="aug",
     save_format="png",
 )
-served = sum(len(x_batch) for x_batch, y_batch in loader)  # one epoch: three batches of 9
+served = sum(len(x_batch) for x_batch, y_batch in loader.epoch())  # one epoch: three batches of 9
 path = f"{args.out}/tour_7_save_to_dir.png"
 datagen.preview(x_train, n=9, path=path)
 files = sorted(os.listdir(folder))
