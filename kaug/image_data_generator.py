@@ -9,9 +9,6 @@ import functools
 import json
 import os
 
-import numpy as np
-import torch
-
 from kaug import fitting, saving
 from kaug._checks import (
     check_bool,
@@ -24,8 +21,8 @@ from kaug._checks import (
     scalar,
     shape_of,
 )
-from kaug._tensors import as_tensor, to_nchw, to_numpy
-from kaug.data.arguments import CLASS_MODES, check_file_arguments, file_split, split_arrays
+from kaug._tensors import to_numpy
+from kaug.data.arguments import CLASS_MODES, check_file_arguments, file_split, flow_arrays
 from kaug.data.directory import FileLoader
 from kaug.data.files import (
     FRAME_CLASS_MODES,
@@ -36,7 +33,7 @@ from kaug.data.files import (
 )
 from kaug.data.io import ImageWriter, image_grid, save_image, to_uint8_images
 from kaug.data.loaders import ArrayLoader
-from kaug.inputs import check_images, from_batch, per_image, spatial, to_batch, warn_channels
+from kaug.inputs import from_batch, to_batch
 from kaug.pipeline import Pipeline
 from kaug.sampling import make_generator
 from kaug.settings import (
@@ -493,55 +490,15 @@ class ImageDataGenerator:
         Returns:
             An `ArrayLoader` yielding `x`, `(x, y)` or `(x, y, sample_weight)`.
         """
-        if masks is not None:
-            if y is not None:
-                raise invalid("masks", "an array", "replaces `y`: pass one or the other")
-            y = masks
-            if np.ndim(masks) not in (3, 4) or tuple(np.shape(masks))[:1] != tuple(np.shape(x))[:1]:
-                raise ValueError(
-                    "`masks` must be (N, H, W) or (N, H, W, K) arrays, one per image. "
-                    f"Received: masks.shape={tuple(np.shape(masks))}"
-                )
-        extras = ()
-        if isinstance(x, (tuple, list)):
-            if len(x) != 2:
-                raise invalid(
-                    "x",
-                    f"{type(x).__name__} of length {len(x)}",
-                    "must be an array or a tuple (images, misc)",
-                )
-            x, misc = x
-            extras = tuple(misc) if isinstance(misc, list) else (misc,)
-        check_rank("x", x, 4, "a batch of images")
-        x = as_tensor(x, "cpu", "x")
-        y, sample_weight, *extras = (
-            per_image(name, value, len(x))
-            for name, value in [
-                ("masks" if masks is not None else "y", y),
-                ("sample_weight", sample_weight),
-                *[(f"x[1][{i}]", e) for i, e in enumerate(extras)],
-            ]
-        )
+        x, y, sample_weight, extras = flow_arrays(
+            x, y, sample_weight, masks, subset, self._validation_split, ignore_class_split,
+            self.data_format,
+        )  # fmt: skip
         check_int("batch_size", batch_size, minimum=1)
         seed = check_seed(seed)
         augment = check_bool("augment", augment)
         if resident is not None:
             resident = check_bool("resident", resident)
-        x, y, sample_weight, *extras = split_arrays(
-            (x, y, sample_weight, *extras), y, subset, self._validation_split, ignore_class_split
-        )
-        if len(x) == 0:
-            part = "" if subset is None else f" (its {subset!r} subset is empty)"
-            raise invalid("x", f"array of shape {tuple(x.shape)}{part}", "must hold an image")
-        check_images(to_nchw(x, self.data_format), x, self.data_format)
-        if sample_weight is not None and not bool(torch.isfinite(sample_weight).all()):
-            raise invalid("sample_weight", "weights with NaN or inf", "must be finite")
-        warn_channels(x, self.data_format)
-        if masks is not None and spatial(y, self.data_format) != spatial(x, self.data_format):
-            raise ValueError(
-                "`masks` must have the height and width of the images. "
-                f"Received: masks.shape={tuple(y.shape)}, x.shape={tuple(x.shape)}"
-            )
         shuffle = check_bool("shuffle", shuffle)
         writer = None if save_to_dir is None else ImageWriter(save_to_dir, save_prefix, save_format)
         self._pipeline.contiguous = self._contiguous_batches

@@ -9,9 +9,11 @@ import warnings
 import numpy as np
 import torch
 
-from kaug._checks import check_choice, check_int, invalid
+from kaug._checks import check_choice, check_int, check_rank, invalid
+from kaug._tensors import as_tensor, to_nchw
 from kaug.data.decoding import COLOR_MODES, DECODERS
 from kaug.data.files import check_interpolation
+from kaug.inputs import check_images, per_image, spatial, warn_channels
 
 SUBSETS = ("training", "validation")
 CLASS_MODES = ("categorical", "binary", "sparse", "input", None)
@@ -74,3 +76,51 @@ def check_file_arguments(color_mode, on_error, interpolation, target_size, batch
         raise invalid("target_size", target_size, "must be a (height, width) pair of positive ints")
     check_int("batch_size", batch_size, minimum=1)
     check_int("num_workers", num_workers, allow_none=True)
+
+
+def flow_arrays(x, y, sample_weight, masks, subset, validation_split, ignore_class_split,
+                data_format):  # fmt: skip
+    """`flow`'s arrays checked and cut to `subset`: (x, y, sample_weight, extras) as CPU
+    tensors, `y` the masks when `masks` is given, extras Keras's `x=(images, misc)`."""
+    if masks is not None:
+        if y is not None:
+            raise invalid("masks", "an array", "replaces `y`: pass one or the other")
+        y = masks
+        if np.ndim(masks) not in (3, 4) or tuple(np.shape(masks))[:1] != tuple(np.shape(x))[:1]:
+            raise ValueError(
+                "`masks` must be (N, H, W) or (N, H, W, K) arrays, one per image. "
+                f"Received: masks.shape={tuple(np.shape(masks))}"
+            )
+    extras = ()
+    if isinstance(x, (tuple, list)):
+        if len(x) != 2:
+            kind = f"{type(x).__name__} of length {len(x)}"
+            raise invalid("x", kind, "must be an array or a tuple (images, misc)")
+        x, misc = x
+        extras = tuple(misc) if isinstance(misc, list) else (misc,)
+    check_rank("x", x, 4, "a batch of images")
+    x = as_tensor(x, "cpu", "x")
+    y, sample_weight, *extras = (
+        per_image(name, value, len(x))
+        for name, value in [
+            ("masks" if masks is not None else "y", y),
+            ("sample_weight", sample_weight),
+            *[(f"x[1][{i}]", e) for i, e in enumerate(extras)],
+        ]
+    )
+    x, y, sample_weight, *extras = split_arrays(
+        (x, y, sample_weight, *extras), y, subset, validation_split, ignore_class_split
+    )
+    if len(x) == 0:
+        part = "" if subset is None else f" (its {subset!r} subset is empty)"
+        raise invalid("x", f"array of shape {tuple(x.shape)}{part}", "must hold an image")
+    check_images(to_nchw(x, data_format), x, data_format)
+    if sample_weight is not None and not bool(torch.isfinite(sample_weight).all()):
+        raise invalid("sample_weight", "weights with NaN or inf", "must be finite")
+    warn_channels(x, data_format)
+    if masks is not None and spatial(y, data_format) != spatial(x, data_format):
+        raise ValueError(
+            "`masks` must have the height and width of the images. "
+            f"Received: masks.shape={tuple(y.shape)}, x.shape={tuple(x.shape)}"
+        )
+    return x, y, sample_weight, tuple(extras)
