@@ -38,7 +38,11 @@ def check_images(batch, x, data_format, name="x"):
             f"({data_format}). Received: {name}.shape={tuple(x.shape)}"
         )
     if batch.is_floating_point() and not bool(torch.isfinite(batch).all()):
-        raise invalid(name, "data with NaN or infinite values", "must hold finite values only")
+        nan = int(torch.isnan(batch).sum())
+        inf = int(torch.isinf(batch).sum())
+        raise invalid(
+            name, f"data with {nan} NaN and {inf} infinite values", "must hold finite values only"
+        )
 
 
 def from_batch(batch, like, data_format, dtype, rank=4):

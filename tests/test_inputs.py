@@ -92,7 +92,11 @@ def test_every_real_dtype_is_taken(digits, dtype):
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 def test_non_finite_input_is_refused_everywhere(digits, value):
     x = digits[:4].copy()
-    x[1, 3, 3, 0] = value
+    x[1, 3, 3, 0] = x[2, 5, 5, 0] = value
+
+    def counts(n):
+        return f"{n} NaN and 0 infinite" if np.isnan(value) else f"0 NaN and {n} infinite"
+
     gen = ImageDataGenerator(rotation_range=10, featurewise_center=True, device="cpu")
     calls = [
         lambda: gen.fit(x),
@@ -104,8 +108,9 @@ def test_non_finite_input_is_refused_everywhere(digits, value):
         lambda: gen.preview(x),
         lambda: gen.flow(x),
     ]
-    for call in calls:
-        with pytest.raises(ValueError, match="must hold finite values only"):
+    for index, call in enumerate(calls):
+        found = counts(1 if index in (4, 5) else 2)  # one image, or the whole batch
+        with pytest.raises(ValueError, match=f"finite values only.*data with {found} values"):
             call()
     assert gen.mean is None  # the failed fits stored nothing
 
