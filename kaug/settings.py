@@ -43,7 +43,7 @@ def check_dtype(dtype):
     else:
         try:
             name = np.dtype(dtype).name
-        except TypeError:
+        except (TypeError, ValueError, SyntaxError):  # numpy parses strings as dtype specs
             name = None
     if name not in DTYPES:
         raise invalid("dtype", dtype, f"must be one of {', '.join(DTYPES)}")
