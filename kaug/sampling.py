@@ -4,6 +4,8 @@ Every function draws for a whole batch in one call, so a batch costs a handful o
 kernel launches however many images it holds, and nothing waits on the host.
 """
 
+import math
+
 import torch
 
 
@@ -35,3 +37,31 @@ def uniform(shape, generator, low=0.0, high=1.0, dtype=torch.float32):
 def bernoulli(shape, generator, p=0.5):
     """Boolean draws, True with probability `p`."""
     return uniform(shape, generator) < p
+
+
+def gamma(shape, concentration, generator, rounds=8):
+    """Gamma(concentration, 1) draws from `generator` (Marsaglia and Tsang's method,
+    vectorised: `rounds` candidates per draw, the first accepted one kept; all of
+    them fail with probability under 0.05 ** rounds)."""
+    boost = concentration < 1  # Gamma(a) = Gamma(a + 1) * U ** (1 / a)
+    a = concentration + 1 if boost else concentration
+    d = a - 1 / 3
+    c = 1 / math.sqrt(9 * d)
+    device = generator.device
+    z = torch.randn((rounds, *shape), generator=generator, device=device, dtype=torch.float64)
+    u = uniform((rounds, *shape), generator, dtype=torch.float64)
+    v = (1 + c * z) ** 3
+    log_v = torch.log(v.clamp(min=1e-300))
+    accepted = (v > 0) & (torch.log(u) < 0.5 * z**2 + d - d * v + d * log_v)
+    first = accepted.float().argmax(0, keepdim=True)
+    draws = (d * v).gather(0, first)[0]
+    if boost:
+        draws = draws * uniform(shape, generator, dtype=torch.float64) ** (1 / concentration)
+    return draws
+
+
+def beta(shape, alpha, generator):
+    """Beta(alpha, alpha) draws in float64 (MixUp's and CutMix's mixing shares)."""
+    x, y = gamma(shape, alpha, generator), gamma(shape, alpha, generator)
+    total = x + y
+    return torch.where(total > 0, x / total.clamp(min=1e-300), 0.5)

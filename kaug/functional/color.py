@@ -1,0 +1,157 @@
+"""Colour and tone kernels with a factor per image: torchvision v2's functional ops on a
+whole batch.
+
+Images are (B, C, H, W) floats in [0, bound] (255 for Keras's 0..255 data, 1 for
+[0, 1] data); every output stays in that range, dtype and device. Factors are
+(B,) tensors, one per image. Colour ops work on the first three channels of RGB
+(an alpha channel passes through) and leave one-channel images as they are where
+colour has no meaning (saturation, hue).
+"""
+
+import torch
+
+LUMA = (0.2989, 0.587, 0.114)  # torchvision's (ITU-R 601-2) grayscale weights
+
+
+def _per_image(values, x):
+    return torch.as_tensor(values, device=x.device).to(x.dtype).view(-1, 1, 1, 1)
+
+
+def _blend(image, other, ratio, bound):
+    ratio = _per_image(ratio, image)
+    return (ratio * image + (1 - ratio) * other).clamp(0, bound)
+
+
+def _split_alpha(x):
+    """(colour channels, alpha or None): RGBA's alpha is left alone."""
+    return (x[:, :3], x[:, 3:]) if x.shape[1] == 4 else (x, None)
+
+
+def _with_alpha(colour, alpha):
+    return colour if alpha is None else torch.cat([colour, alpha], 1)
+
+
+def grayscale(x):
+    """(B, 1, H, W) luma of RGB images; one-channel images as they are."""
+    colour, _ = _split_alpha(x)
+    if colour.shape[1] < 3:
+        return colour[:, :1]
+    r, g, b = colour[:, 0:1], colour[:, 1:2], colour[:, 2:3]
+    return LUMA[0] * r + LUMA[1] * g + LUMA[2] * b
+
+
+def to_grayscale(x):
+    """Every colour channel replaced by the luma (torchvision's `rgb_to_grayscale` with
+    as many output channels as input)."""
+    colour, alpha = _split_alpha(x)
+    return _with_alpha(grayscale(x).expand_as(colour), alpha)
+
+
+def adjust_contrast(x, factor, bound):
+    """Blend each image with the mean of its grayscale: 0 gives flat grey, 1 the image."""
+    colour, alpha = _split_alpha(x)
+    mean = grayscale(x).mean((1, 2, 3), keepdim=True)
+    return _with_alpha(_blend(colour, mean, factor, bound), alpha)
+
+
+def adjust_saturation(x, factor, bound):
+    """Blend each RGB image with its grayscale: 0 gives grey, 1 the image."""
+    colour, alpha = _split_alpha(x)
+    if colour.shape[1] < 3:
+        return x
+    return _with_alpha(_blend(colour, grayscale(x), factor, bound), alpha)
+
+
+def rgb_to_hsv(rgb):
+    """(B, 3, H, W) RGB in [0, 1] to HSV in [0, 1] (Pillow's and torchvision's formulas)."""
+    r, g, b = rgb.unbind(1)
+    maxc, minc = rgb.amax(1), rgb.amin(1)
+    flat = maxc == minc
+    spread = maxc - minc
+    ones = torch.ones_like(maxc)
+    saturation = spread / torch.where(flat, ones, maxc)
+    divisor = torch.where(flat, ones, spread)
+    rc, gc, bc = ((maxc.unsqueeze(1) - rgb) / divisor.unsqueeze(1)).unbind(1)
+    red_max = maxc == r
+    green_max = (maxc == g) & ~red_max
+    blue_max = ~red_max & ~green_max
+    hue = (bc - gc) * red_max + (2.0 + rc - bc) * green_max + (4.0 + gc - rc) * blue_max
+    hue = torch.fmod(hue / 6.0 + 1.0, 1.0)
+    return torch.stack((hue, saturation, maxc), 1)
+
+
+def hsv_to_rgb(hsv):
+    """(B, 3, H, W) HSV in [0, 1] back to RGB."""
+    h, s, v = hsv.unbind(1)
+    h6 = h * 6
+    sector = torch.floor(h6)
+    f = h6 - sector
+    sector = sector.long().remainder(6)
+    p = (v - s * v).clamp(0, 1)
+    q = (v - s * v * f).clamp(0, 1)
+    t = (v - s * v * (1 - f)).clamp(0, 1)
+    choices = torch.stack((v, p, q, t), 1)  # which of them is r, g, b in each sector:
+    select = torch.tensor(
+        [[0, 2, 1, 1, 3, 0], [3, 0, 0, 2, 1, 1], [1, 1, 3, 0, 0, 2]], device=hsv.device
+    )
+    index = select[:, sector].movedim(0, 1)  # (B, 3, H, W)
+    return choices.gather(1, index)
+
+
+def adjust_hue(x, factor, bound):
+    """Rotate each RGB image's hue by `factor` (in [-0.5, 0.5] of a full turn)."""
+    colour, alpha = _split_alpha(x)
+    if colour.shape[1] < 3:
+        return x
+    hsv = rgb_to_hsv(colour / bound)
+    hue = torch.remainder(hsv[:, :1] + _per_image(factor, x), 1.0)
+    rgb = hsv_to_rgb(torch.cat([hue, hsv[:, 1:]], 1)) * bound
+    return _with_alpha(rgb, alpha)
+
+
+def adjust_gamma(x, gamma, bound, gain=1.0):
+    """`bound * gain * (x / bound) ** gamma`, per image gamma, clipped to the range."""
+    return (gain * (x / bound).clamp(min=0) ** _per_image(gamma, x) * bound).clamp(0, bound)
+
+
+def adjust_sharpness(x, factor, bound):
+    """Blend with torchvision's smoothing kernel: 0 blurs, 1 is the image, 2 sharpens.
+    Border pixels keep their values (as torchvision and PIL)."""
+    height, width = x.shape[-2:]
+    if x.numel() == 0 or height <= 2 or width <= 2:
+        return x
+    kernel = torch.ones((3, 3), dtype=x.dtype, device=x.device)
+    kernel[1, 1] = 5.0
+    kernel = (kernel / kernel.sum()).expand(x.shape[1], 1, 3, 3)
+    blurred = torch.nn.functional.conv2d(x, kernel, groups=x.shape[1])
+    ratio = _per_image(factor, x)
+    interior = x[..., 1:-1, 1:-1]
+    out = x.clone()
+    out[..., 1:-1, 1:-1] = interior + (1 - ratio) * (blurred - interior)
+    return out.clamp(0, bound)
+
+
+def invert(x, bound):
+    return bound - x
+
+
+def solarize(x, threshold, bound):
+    """Invert the pixels at or above each image's threshold."""
+    return torch.where(x >= _per_image(threshold, x), bound - x, x)
+
+
+def posterize(x, bits, bound):
+    """Keep `bits` (per image, 1..8) bits of each 8-bit level: on integer 0..255 data
+    this is torchvision's bit mask."""
+    step = (2.0 ** (8 - _per_image(bits, x))) * (bound / 255.0)
+    return torch.floor(x / step) * step
+
+
+def autocontrast(x, bound):
+    """Stretch each channel of each image to span [0, bound] (flat channels unchanged)."""
+    low = x.amin((-2, -1), keepdim=True)
+    high = x.amax((-2, -1), keepdim=True)
+    flat = high == low
+    scale = torch.where(flat, torch.ones_like(high), (high - low) / bound)
+    low = torch.where(flat, torch.zeros_like(low), low)
+    return ((x - low) / scale).clamp(0, bound)
