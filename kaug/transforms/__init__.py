@@ -15,17 +15,48 @@ from kaug.transforms.base import (
     safe_mode_scope,
     serialize,
 )
+from kaug.transforms.color import (
+    RandomAutoContrast,
+    RandomContrast,
+    RandomErasing,
+    RandomGamma,
+    RandomGaussianBlur,
+    RandomGaussianNoise,
+    RandomGrayscale,
+    RandomHue,
+    RandomInvert,
+    RandomPosterize,
+    RandomSaturation,
+    RandomSharpness,
+    RandomSolarize,
+)
 from kaug.transforms.intensity import RandomSaltAndPepper
 from kaug.transforms.keras import KerasAugmentation
+from kaug.transforms.mixing import CutMix, MixUp
 from kaug.transforms.morphology import RandomDilation, RandomErosion
 
 __all__ = [
     "BatchFunction",
     "BatchTransform",
+    "CutMix",
     "KerasAugmentation",
+    "MixUp",
+    "RandomAutoContrast",
+    "RandomContrast",
     "RandomDilation",
+    "RandomErasing",
     "RandomErosion",
+    "RandomGamma",
+    "RandomGaussianBlur",
+    "RandomGaussianNoise",
+    "RandomGrayscale",
+    "RandomHue",
+    "RandomInvert",
+    "RandomPosterize",
     "RandomSaltAndPepper",
+    "RandomSaturation",
+    "RandomSharpness",
+    "RandomSolarize",
     "deserialize",
     "register_function",
     "register_transform",

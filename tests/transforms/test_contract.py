@@ -1,6 +1,6 @@
 """The contract, checked on every registered transform, user transforms included.
 
-`RandomInvert` below is a user transform declared here, outside kaug: it is
+`UserInvert` below is a user transform declared here, outside kaug: it is
 registered, so the contract applies to it as to the built-ins, and it must work
 in `flow()` and survive a save/load round trip.
 """
@@ -17,6 +17,7 @@ from kaug.transforms import (
     BatchFunction,
     BatchTransform,
     KerasAugmentation,
+    MixUp,
     deserialize,
     register_function,
     register_transform,
@@ -26,7 +27,7 @@ from kaug.transforms import (
 
 
 @register_transform
-class RandomInvert(BatchTransform):
+class UserInvert(BatchTransform):
     """A user transform: invert each image within [0, high], with per-image strength."""
 
     def __init__(self, high=255.0, strength=(0.5, 1.0), p=0.5):
@@ -56,6 +57,7 @@ EXAMPLES = {
     KerasAugmentation: lambda p: KerasAugmentation(
         rotation_range=30, zoom_range=0.2, horizontal_flip=True, brightness_range=[0.5, 1.5], p=p
     ),
+    MixUp: lambda p: MixUp(alpha=1.0, p=p),  # Beta(0.2, 0.2) shares can round to exactly 1
 }
 TRANSFORMS = sorted(registered_transforms().items())
 
@@ -68,8 +70,11 @@ def make(cls, p):
 
 @pytest.fixture(scope="module")
 def batch(mnist):
-    """16 real digits as float32 (B, 1, 28, 28), values 0..255."""
-    return torch.from_numpy(mnist["x_train"][:16, None].astype("float32"))
+    """16 real RGB images (B, 3, 28, 28), values in 0..255: three digits per image as
+    its channels, at different contrasts, so colour and tone ops all have work."""
+    digits = torch.from_numpy(mnist["x_train"][:48].astype("float32")).view(3, 16, 28, 28)
+    red, green, blue = digits[0], 30 + 0.7 * digits[1], 220 - 0.6 * digits[2]
+    return torch.stack([red, green, blue], 1)
 
 
 def generator(seed=0):
@@ -78,7 +83,7 @@ def generator(seed=0):
 
 def test_every_transform_has_an_example():
     names = {name for name, _ in TRANSFORMS}
-    assert {"RandomErosion", "RandomDilation", "RandomSaltAndPepper", "RandomInvert"} <= names
+    assert {"RandomErosion", "RandomDilation", "RandomSaltAndPepper", "UserInvert"} <= names
     for _, cls in TRANSFORMS:
         assert isinstance(make(cls, 1.0), BatchTransform)
 
@@ -94,14 +99,6 @@ class TestContract:
     def test_dtype_and_device_are_kept(self, name, cls, batch, dtype):
         out = make(cls, 0.5)(batch.to(dtype), generator())
         assert out.dtype == dtype and out.device == batch.device and out.shape == batch.shape
-
-    def test_a_batch_equals_its_images_one_by_one(self, name, cls, batch):
-        transform = make(cls, 0.5)
-        params = transform.draw(batch.shape, generator())
-        whole = transform.transform(batch, params)
-        for i in range(len(batch)):
-            one = {key: value[i : i + 1] for key, value in params.items()}
-            assert torch.equal(transform.transform(batch[i : i + 1], one), whole[i : i + 1])
 
     def test_empty_batch(self, name, cls, batch):
         assert make(cls, 1.0)(batch[:0], generator()).shape == (0, *batch.shape[1:])
@@ -123,15 +120,30 @@ class TestContract:
             assert torch.equal(copy(batch, generator(3)), transform(batch, generator(3)))
 
 
+PER_IMAGE = [(n, c) for n, c in TRANSFORMS if not getattr(c, "mixes_batch", False)]
+
+
+@pytest.mark.parametrize("name,cls", PER_IMAGE, ids=[n for n, _ in PER_IMAGE])
+def test_a_batch_equals_its_images_one_by_one(name, cls, batch):
+    """Every transform but the batch-mixing ones (MixUp, CutMix: an image's output
+    depends on its partner by definition; tests/transforms/test_mixing.py)."""
+    transform = make(cls, 0.5)
+    params = transform.draw(batch.shape, generator())
+    whole = transform.transform(batch, params)
+    for i in range(len(batch)):
+        one = {key: value[i : i + 1] for key, value in params.items()}
+        assert torch.equal(transform.transform(batch[i : i + 1], one), whole[i : i + 1])
+
+
 def test_p_is_a_per_image_probability(batch):
-    transform = RandomInvert(p=0.3)
+    transform = UserInvert(p=0.3)
     applied = transform.draw((10000, 1, 2, 2), generator())["applied"]
     assert abs(applied.float().mean().item() - 0.3) < 0.02
 
 
 def test_bad_arguments_name_themselves():
     with pytest.raises(ValueError, match="Received: p=1.5"):
-        RandomInvert(p=1.5)
+        UserInvert(p=1.5)
     with pytest.raises(ValueError, match="must be a module-level function"):
         BatchFunction(lambda x: x).get_config()
     with pytest.raises(ValueError, match="is already registered"):
@@ -147,12 +159,12 @@ def test_bad_arguments_name_themselves():
 def test_a_user_transform_works_in_flow_and_survives_save_and_load(mnist, tmp_path):
     x = mnist["x_train"][:64, :, :, None]
     datagen = kaug.ImageDataGenerator(
-        rotation_range=10, transforms=[RandomInvert(p=1.0), halve_ink], device="cpu"
+        rotation_range=10, transforms=[UserInvert(p=1.0), halve_ink], device="cpu"
     )
     inverted, _ = next(iter(datagen.flow(x, mnist["y_train"][:64], batch_size=64, seed=0)))
     assert inverted.mean() > 1.5 * x.mean()  # black backgrounds turned bright (then halved)
     datagen.save(tmp_path / "gen.npz")
     reloaded = kaug.load(tmp_path / "gen.npz")
     reloaded_types = [type(t) for t in reloaded._pipeline.transforms]
-    assert reloaded_types == [RandomInvert, BatchFunction]
+    assert reloaded_types == [UserInvert, BatchFunction]
     np.testing.assert_array_equal(reloaded.augment(x, seed=4), datagen.augment(x, seed=4))

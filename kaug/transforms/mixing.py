@@ -1,0 +1,151 @@
+"""Batch mixing: MixUp and CutMix blend each image with another of the batch, and their
+labels in the same shares.
+
+Labels come out as mixed rows that sum to 1: one-hot (or multi-hot, or binary)
+float labels are mixed as they are; sparse class indices need `num_classes` and
+become one-hot first, so train with a categorical loss. Sample weights are kept.
+Each image is mixed with probability `p` (one that is not keeps its image and
+label); its partner is another image of the batch (a random derangement).
+"""
+
+import torch
+
+from kaug._checks import check_int, check_number, invalid
+from kaug.sampling import bernoulli, beta, uniform
+from kaug.transforms.base import BatchTransform, register_transform
+
+
+def partners(batch, generator):
+    """A random derangement of the batch: image i's partner is never i (for B > 1)."""
+    order = torch.randperm(batch, generator=generator, device=generator.device)
+    partner = torch.empty_like(order)
+    partner[order] = order.roll(-1)
+    return partner
+
+
+class _Mixing(BatchTransform):
+    reads = ("images", "labels")
+    writes = ("images", "labels")
+    mixes_batch = True  # an image's output depends on another image of the batch
+
+    def __init__(self, alpha=1.0, num_classes=None, p=1.0):
+        super().__init__(p=p)
+        self.alpha = check_number("alpha", alpha, 0, exclusive=True)
+        self.num_classes = check_int("num_classes", num_classes, minimum=2, allow_none=True)
+
+    def draw(self, shape, generator):
+        """The partner and the share of each image's own content; an image that is not
+        mixed (probability 1 - p) keeps share 1. No "applied" entry: the shares say it."""
+        params = self.sample(tuple(shape), generator)
+        if self.p < 1:
+            keep = ~bernoulli((shape[0],), generator, self.p)
+            params = self.unmixed(params, keep)
+        return params
+
+    def labels(self, labels):
+        """Labels as float rows to mix: sparse class indices one-hot with num_classes."""
+        if self.num_classes is not None and (labels.ndim == 1 or labels.shape[-1] == 1):
+            indices = labels.reshape(-1).round().long()
+            if len(indices) and (indices.min() < 0 or indices.max() >= self.num_classes):
+                raise invalid(
+                    "num_classes", self.num_classes, "must exceed every class index in the labels"
+                )
+            return torch.nn.functional.one_hot(indices, self.num_classes).float()
+        if not labels.is_floating_point():
+            raise invalid(
+                "num_classes",
+                None,
+                f"is needed for {type(self).__name__} on sparse (integer) labels, to one-hot them",
+            )
+        return labels
+
+    def mix_labels(self, labels, share, partner):
+        labels = self.labels(labels)
+        share = share.to(labels.dtype).view(-1, *[1] * (labels.ndim - 1))
+        return share * labels + (1 - share) * labels[partner]
+
+    def apply_batch(self, batch, params):
+        return batch.replace(
+            **self.mixed_images(batch, params),
+            labels=self.mix_labels(batch.labels, params["share"], params["partner"]),
+        )
+
+    def transform(self, x, params):
+        """Images alone (labels need `call_batch` with a `kaug.batch.Batch`)."""
+        from kaug.batch import Batch
+
+        if x.shape[0] == 0:
+            return x
+        return self.mixed_images(Batch(x), params)["images"]
+
+
+@register_transform
+class MixUp(_Mixing):
+    """Blend each image with a partner: `share * x + (1 - share) * partner`, share ~
+    Beta(alpha, alpha) per image (Zhang et al. 2018; Keras 3's `MixUp`). Masks, if
+    any, are left alone (a blend of label maps has no meaning)."""
+
+    def __init__(self, alpha=0.2, num_classes=None, p=1.0):
+        super().__init__(alpha, num_classes, p)
+
+    def sample(self, shape, generator):
+        return {
+            "partner": partners(shape[0], generator),
+            "share": beta((shape[0],), self.alpha, generator),
+        }
+
+    def unmixed(self, params, keep):
+        return {**params, "share": torch.where(keep, 1.0, params["share"])}
+
+    def mixed_images(self, batch, params):
+        x = batch.images
+        share = params["share"].to(x.dtype).view(-1, 1, 1, 1)
+        return {"images": share * x + (1 - share) * x[params["partner"]]}
+
+
+@register_transform
+class CutMix(_Mixing):
+    """Paste a box of a partner into each image, box area `1 - lam` of the image with
+    lam ~ Beta(alpha, alpha), at a uniform centre (cut at the borders); the labels mix
+    by the pasted box's true area (Yun et al. 2019). Masks get the same box."""
+
+    writes = ("images", "labels", "masks")
+
+    def __init__(self, alpha=1.0, num_classes=None, p=1.0):
+        super().__init__(alpha, num_classes, p)
+
+    def sample(self, shape, generator):
+        batch, _, height, width = shape
+        lam = beta((batch,), self.alpha, generator)
+        cut = torch.sqrt(1 - lam)
+        box_h, box_w = (height * cut).long(), (width * cut).long()
+        cy = (uniform((batch,), generator) * height).long()
+        cx = (uniform((batch,), generator) * width).long()
+        top, bottom = (cy - box_h // 2).clamp(0, height), (cy + box_h // 2).clamp(0, height)
+        left, right = (cx - box_w // 2).clamp(0, width), (cx + box_w // 2).clamp(0, width)
+        return {
+            "partner": partners(batch, generator),
+            "lam": lam,  # the drawn share, before the box is cut to whole pixels and borders
+            "box": torch.stack([top, bottom, left, right], 1),
+            "share": 1 - ((bottom - top) * (right - left)).double() / (height * width),
+        }
+
+    def unmixed(self, params, keep):
+        box = torch.where(keep.view(-1, 1), 0, params["box"])
+        return {**params, "box": box, "share": torch.where(keep, 1.0, params["share"])}
+
+    @staticmethod
+    def inside(box, height, width, device):
+        """(B, 1, H, W) True inside each image's box."""
+        rows = torch.arange(height, device=device).view(1, -1, 1)
+        cols = torch.arange(width, device=device).view(1, 1, -1)
+        top, bottom, left, right = (box[:, i].view(-1, 1, 1) for i in range(4))
+        return ((rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)).unsqueeze(1)
+
+    def mixed_images(self, batch, params):
+        x, partner = batch.images, params["partner"]
+        inside = self.inside(params["box"].to(x.device), *x.shape[2:], x.device)
+        mixed = {"images": torch.where(inside, x[partner], x)}
+        if batch.masks is not None:
+            mixed["masks"] = torch.where(inside, batch.masks[partner], batch.masks)
+        return mixed
