@@ -58,3 +58,11 @@ def test_training_parity_smoke(tmp_path):
         assert (
             all(0 <= accuracy <= 1 for accuracy in run["accuracy"]) and run["seconds_per_epoch"] > 0
         )
+
+
+def test_catalogue_throughput_smoke(tmp_path):
+    report, stdout = smoke("catalogue_throughput.py", tmp_path, "--device", "cpu")
+    assert "failed" not in stdout, stdout  # every peer ran the pipeline
+    (row,) = report["results"]
+    assert set(row["images_per_second"]) == {"kaug", "keras layers", "torchvision v2", "kornia"}
+    assert all(rate > 0 for rate in row["images_per_second"].values())
