@@ -26,6 +26,7 @@ from kaug.pipeline import DTYPES
 from kaug.standardize import FLAGS
 from kaug.transforms.base import BatchFunction, BatchTransform, deserialize, resolve_function
 from kaug.transforms.intensity import RandomSaltAndPepper
+from kaug.transforms.kornia_module import KorniaTransform, is_kornia_module
 from kaug.transforms.morphology import RandomErosion
 
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -128,6 +129,8 @@ def check_transforms(transforms):
     for item in transforms or ():
         if isinstance(item, dict):
             item = deserialize(item)
+        elif is_kornia_module(item):
+            item = KorniaTransform(item)
         elif not isinstance(item, BatchTransform) and callable(item):
             item = BatchFunction(item)
         if not isinstance(item, BatchTransform):

@@ -32,6 +32,7 @@ from kaug.transforms.color import (
 )
 from kaug.transforms.intensity import RandomSaltAndPepper
 from kaug.transforms.keras import KerasAugmentation
+from kaug.transforms.kornia_module import KorniaTransform
 from kaug.transforms.mixing import CutMix, MixUp
 from kaug.transforms.morphology import RandomDilation, RandomErosion
 
@@ -40,6 +41,7 @@ __all__ = [
     "BatchTransform",
     "CutMix",
     "KerasAugmentation",
+    "KorniaTransform",
     "MixUp",
     "RandomAutoContrast",
     "RandomContrast",

@@ -1,0 +1,68 @@
+"""A kornia.augmentation module in `ImageDataGenerator(transforms=[...])`.
+
+`transforms=[kornia.augmentation.RandomGaussianBlur((5, 5), (0.1, 2.0), p=0.5)]` is
+wrapped in `KorniaTransform`: the module runs on the whole batch, its random draws
+seeded from kaug's generator (so kaug's `seed` repeats them), and a geometric module
+moves the masks with the images (kornia's own mask handling: nearest, photometric
+modules leave masks alone). kornia draws from torch's global RNG, so each batch
+forks it: one host sync per batch, where kaug's own transforms need none.
+"""
+
+import torch
+
+from kaug.transforms.base import BatchTransform
+
+
+def is_kornia_module(item):
+    """Whether `item` is a kornia.augmentation module (checked without importing kornia)."""
+    return isinstance(item, torch.nn.Module) and type(item).__module__.startswith(
+        "kornia.augmentation"
+    )
+
+
+class KorniaTransform(BatchTransform):
+    """Run a kornia.augmentation module on a batch, reproducibly under kaug's seed.
+
+    Args:
+        module: a kornia.augmentation module (its own `p` applies per image).
+
+    Not registered, as a module has no JSON config: `get_config` and `save` of a
+    generator holding one raise a ValueError naming it.
+    """
+
+    writes = ("images", "masks")
+
+    def __init__(self, module):
+        super().__init__(p=1.0)
+        if not is_kornia_module(module):
+            from kaug._checks import invalid
+
+            raise invalid("module", module, "must be a kornia.augmentation module")
+        import kornia.augmentation as K
+
+        self.module = module
+        self._with_masks = K.AugmentationSequential(module, data_keys=["input", "mask"])
+
+    def sample(self, shape, generator):
+        seed = torch.randint(0, 2**62, (1,), generator=generator, device=generator.device)
+        return {"seed": seed.expand(shape[0])}
+
+    def apply_batch(self, batch, params):
+        x, masks = batch.images, batch.masks
+        if x.shape[0] == 0:
+            return batch
+        devices = [x.device] if x.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(int(params["seed"][0]))
+            if masks is None:
+                return batch.replace(images=self.module(x).to(x.dtype))
+            out, moved = self._with_masks(x, masks.to(x.dtype))
+        return batch.replace(images=out.to(x.dtype), masks=moved.round().to(masks.dtype))
+
+    def apply(self, x, params):
+        from kaug.batch import Batch
+
+        return self.apply_batch(Batch(x), params).images
+
+    def __repr__(self):
+        return f"KorniaTransform({self.module!r})"
