@@ -1,21 +1,20 @@
-"""Throughput of a colour pipeline plus MixUp: kaug vs Keras 3 layers, torchvision v2
-and kornia.augmentation, side by side in one run.
+"""Throughput of RandAugment + MixUp, and of a colour pipeline + MixUp: kaug vs Keras 3
+layers, torchvision v2 and kornia.augmentation, side by side in one run.
 
-The pipeline, as close as the libraries allow: contrast, saturation and hue jitter,
-sharpness, solarize and posterize (each on a share of the images), then MixUp of
-the labels too (one-hot, 10 classes). Images are real MNIST digits as RGB channels
-(0..255), at 32x32x3 and 224x224x3.
+"randaugment": RandAugment (2 operations per image) then MixUp of the labels too
+(one-hot, 10 classes). "colour": contrast, saturation and hue jitter, sharpness,
+solarize and posterize (each on a share of the images), then MixUp. Images are
+real MNIST digits as RGB channels (0..255), at 32x32x3 and 224x224x3.
 
 - kaug: `ImageDataGenerator(transforms=[...]).flow(x, y)` batches, data resident.
-- Keras 3 layers (the active backend, torch here): a Sequential of the layers on
-  batch tensors, then `keras.layers.MixUp` on {"images", "labels"}.
+- Keras 3 layers (the active backend, torch here): the layers on batch tensors,
+  then `keras.layers.MixUp` on {"images", "labels"}.
 - torchvision v2: per-image transforms in DataLoader worker processes (one per
   core, as its users run it), then `v2.MixUp` on the collated batch.
-- kornia: `AugmentationSequential` on the batch, then `RandomMixUpV2`.
+- kornia: the augmentations on the batch (`auto.RandAugment(n=2, m=9)`), then
+  `RandomMixUpV2`.
 
-RandAugment is not in kaug yet, so this measures the catalogue it has.
-
-    python benchmarks/catalogue_throughput.py [--device cpu|cuda] [--json out.json]
+    python benchmarks/catalogue_throughput.py [--device cpu|cuda] [--pipelines randaugment]
     python benchmarks/catalogue_throughput.py --smoke
 """
 
@@ -43,28 +42,36 @@ def rgb_images(size, count, path):
     return images.round().clamp(0, 255).to(torch.uint8).numpy(), y[:count].astype(np.int64)
 
 
-def kaug_runner(images, labels, batch_size, device):
+def kaug_runner(images, labels, batch_size, device, pipeline_name):
     from kaug import ImageDataGenerator
     from kaug import transforms as T
 
-    pipeline = [
-        T.RandomContrast(0.4), T.RandomSaturation(0.4), T.RandomHue(0.1),
-        T.RandomSharpness(0.5, p=0.5), T.RandomSolarize(0.5, p=0.2),
-        T.RandomPosterize(4, p=0.2), T.MixUp(alpha=0.2, num_classes=CLASSES),
-    ]  # fmt: skip
+    if pipeline_name == "randaugment":
+        pipeline = [T.RandAugment(num_ops=2, magnitude=9)]
+    else:
+        pipeline = [
+            T.RandomContrast(0.4), T.RandomSaturation(0.4), T.RandomHue(0.1),
+            T.RandomSharpness(0.5, p=0.5), T.RandomSolarize(0.5, p=0.2),
+            T.RandomPosterize(4, p=0.2),
+        ]  # fmt: skip
+    pipeline.append(T.MixUp(alpha=0.2, num_classes=CLASSES))
     datagen = ImageDataGenerator(transforms=pipeline, device=device)
     loader = datagen.flow(images, labels, batch_size=batch_size, seed=0, resident=True)
     return lambda: next(loader)
 
 
-def keras_layers_runner(images, labels, batch_size, device):
+def keras_layers_runner(images, labels, batch_size, device, pipeline_name):
     import keras
 
-    layers = keras.Sequential([
-        keras.layers.RandomContrast(0.4), keras.layers.RandomSaturation(0.4),
-        keras.layers.RandomHue(0.1), keras.layers.RandomSharpness(0.5),
-        keras.layers.Solarization(threshold_factor=0.5), keras.layers.RandomPosterization(4),
-    ])  # fmt: skip
+    if pipeline_name == "randaugment":
+        layers = keras.layers.RandAugment(value_range=(0, 255), num_ops=2)
+    else:
+        layers = keras.Sequential([
+            keras.layers.RandomContrast(0.4), keras.layers.RandomSaturation(0.4),
+            keras.layers.RandomHue(0.1), keras.layers.RandomSharpness(0.5),
+            keras.layers.Solarization(threshold_factor=0.5),
+            keras.layers.RandomPosterization(4),
+        ])  # fmt: skip
     mixup = keras.layers.MixUp(alpha=0.2)
     x = torch.as_tensor(images, device=device).float()
     y = torch.nn.functional.one_hot(torch.as_tensor(labels, device=device), CLASSES).float()
@@ -90,14 +97,17 @@ class _PerImage(torch.utils.data.Dataset):
         return self.transform(self.images[index]), self.labels[index]
 
 
-def torchvision_runner(images, labels, batch_size, device):
+def torchvision_runner(images, labels, batch_size, device, pipeline_name):
     from torchvision.transforms import v2
 
-    per_image = v2.Compose([
-        v2.ColorJitter(contrast=0.4, saturation=0.4, hue=0.1),
-        v2.RandomAdjustSharpness(1.5, p=0.5), v2.RandomSolarize(128, p=0.2),
-        v2.RandomPosterize(4, p=0.2),
-    ])  # fmt: skip
+    if pipeline_name == "randaugment":
+        per_image = v2.RandAugment(num_ops=2, magnitude=9)
+    else:
+        per_image = v2.Compose([
+            v2.ColorJitter(contrast=0.4, saturation=0.4, hue=0.1),
+            v2.RandomAdjustSharpness(1.5, p=0.5), v2.RandomSolarize(128, p=0.2),
+            v2.RandomPosterize(4, p=0.2),
+        ])  # fmt: skip
     mixup = v2.MixUp(alpha=0.2, num_classes=CLASSES)
     loader = torch.utils.data.DataLoader(
         _PerImage(images, labels, per_image), batch_size=batch_size, shuffle=True,
@@ -116,14 +126,17 @@ def torchvision_runner(images, labels, batch_size, device):
     return run
 
 
-def kornia_runner(images, labels, batch_size, device):
+def kornia_runner(images, labels, batch_size, device, pipeline_name):
     import kornia.augmentation as K
 
-    augment = K.AugmentationSequential(
-        K.ColorJitter(contrast=0.4, saturation=0.4, hue=0.1, p=1.0),
-        K.RandomSharpness(0.5, p=0.5), K.RandomSolarize(0.0, 0.0, p=0.2),
-        K.RandomPosterize(4, p=0.2),
-    )  # fmt: skip
+    if pipeline_name == "randaugment":
+        augment = K.auto.RandAugment(n=2, m=9)
+    else:
+        augment = K.AugmentationSequential(
+            K.ColorJitter(contrast=0.4, saturation=0.4, hue=0.1, p=1.0),
+            K.RandomSharpness(0.5, p=0.5), K.RandomSolarize(0.0, 0.0, p=0.2),
+            K.RandomPosterize(4, p=0.2),
+        )  # fmt: skip
     mixup = K.RandomMixUpV2(data_keys=["input", "class"])
     x = torch.as_tensor(images, device=device).permute(0, 3, 1, 2).float() / 255
     y = torch.as_tensor(labels, device=device)
@@ -150,6 +163,31 @@ RUNNERS = {
 }
 
 
+def measure(pipeline_name, size, names, args, device, repeats, seconds):
+    """One row: images/s of every library for `pipeline_name` at `size`, printed."""
+    batch_size = 8 if args.smoke else (128 if size[0] <= 64 else 32)
+    images, labels = rgb_images(size, max(8 * batch_size, 64), args.data)
+    runners = {}
+    for name in names:
+        try:
+            runners[name] = RUNNERS[name](images, labels, batch_size, device, pipeline_name)
+            runners[name]()
+        except Exception as error:  # a peer that cannot run here is reported as such
+            runners.pop(name, None)
+            print(f"  {name} failed at {size}: {type(error).__name__}: {error}")
+    row = dict.fromkeys(names)
+    row.update(measure_round_robin(runners, batch_size, device, repeats, seconds))
+    cells = "".join(f"{row[n]:16,.0f}" if row[n] else f"{'-':>16s}" for n in names)
+    print(f"{'x'.join(map(str, size)):>12s} {batch_size:6d} {cells}")
+    if row.get("kaug"):
+        ratios = ", ".join(
+            f"{n} {row['kaug'] / v:.1f}x" for n, v in row.items() if n != "kaug" and v
+        )
+        print(f"{'':>19s} kaug vs {ratios}")
+    return {"pipeline": pipeline_name, "size": list(size), "batch_size": batch_size,
+            "images_per_second": row}  # fmt: skip
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -159,6 +197,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--data", default=default_data())
     parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--pipelines", nargs="*", default=["randaugment", "colour"])
     parser.add_argument("--json", default="catalogue_throughput.json")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few batches (CI)")
     args = parser.parse_args()
@@ -171,28 +210,12 @@ def main():
     print(f"device {device}; {machine(device)}")
     print(f"{'size':>12s} {'batch':>6s} " + "".join(f"{name:>16s}" for name in names))
     results = []
-    for size in sizes:
-        batch_size = 8 if args.smoke else (128 if size[0] <= 64 else 32)
-        images, labels = rgb_images(size, max(8 * batch_size, 64), args.data)
-        runners = {}
-        for name in names:
-            try:
-                runners[name] = RUNNERS[name](images, labels, batch_size, device)
-                runners[name]()
-            except Exception as error:  # a peer that cannot run here is reported as such
-                runners.pop(name, None)
-                print(f"  {name} failed at {size}: {type(error).__name__}: {error}")
-        row = dict.fromkeys(names)
-        row.update(measure_round_robin(runners, batch_size, device, repeats, seconds))
-        results.append({"size": list(size), "batch_size": batch_size, "images_per_second": row})
-        cells = "".join(f"{row[n]:16,.0f}" if row[n] else f"{'-':>16s}" for n in names)
-        print(f"{'x'.join(map(str, size)):>12s} {batch_size:6d} {cells}")
-        if row.get("kaug"):
-            ratios = ", ".join(f"{n} {row['kaug'] / v:.1f}x" for n, v in row.items()
-                               if n != "kaug" and v)  # fmt: skip
-            print(f"{'':>19s} kaug vs {ratios}")
+    for pipeline_name in args.pipelines:
+        print(f"-- {pipeline_name} + MixUp")
+        for size in sizes:
+            results.append(measure(pipeline_name, size, names, args, device, repeats, seconds))
     report = {
-        "benchmark": "colour pipeline + MixUp throughput",
+        "benchmark": "RandAugment + MixUp and colour pipeline + MixUp throughput",
         "device": str(device), "machine": machine(device), "versions": versions(),
         "settings": {"repeats": repeats, "min_seconds_per_pass": seconds, "smoke": args.smoke},
         "results": results,

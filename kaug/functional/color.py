@@ -147,3 +147,28 @@ def autocontrast(x, bound):
     scale = torch.where(flat, torch.ones_like(high), (high - low) / bound)
     low = torch.where(flat, torch.zeros_like(low), low)
     return ((x - low) / scale).clamp(0, bound)
+
+
+def adjust_brightness(x, factor, bound):
+    """`x * factor` per image, clipped to the range (torchvision's `adjust_brightness`)."""
+    return (x * _per_image(factor, x)).clamp(0, bound)
+
+
+def equalize(x, bound):
+    """Histogram equalization of each channel of each image over 256 levels, with PIL's
+    lookup table (torchvision's `equalize`); a channel whose histogram has a single
+    level besides its top one stays as it is."""
+    if x.numel() == 0:
+        return x
+    levels = torch.floor(x.clamp(0, bound) / bound * (256 - 1e-3)).long()  # to uint8
+    flat = levels.flatten(-2)
+    hist = torch.zeros((*flat.shape[:-1], 256), dtype=torch.long, device=x.device)
+    hist.scatter_add_(-1, flat, torch.ones_like(flat))
+    cumulative = hist.cumsum(-1)
+    top = cumulative.argmax(-1, keepdim=True)  # the first level holding the last pixels
+    step = (flat.shape[-1] - hist.gather(-1, top)).div(255, rounding_mode="floor")
+    lut = (cumulative[..., :-1] + step // 2).div(step.clamp(min=1), rounding_mode="floor")
+    lut = torch.cat([torch.zeros_like(lut[..., :1]), lut.clamp(0, 255)], -1)
+    equalized = lut.gather(-1, flat).view_as(levels)
+    out = torch.where((step != 0).unsqueeze(-1), equalized, levels)
+    return out.to(x.dtype) * (bound / 255.0)

@@ -35,6 +35,7 @@ from kaug.transforms.keras import KerasAugmentation
 from kaug.transforms.kornia_module import KorniaTransform
 from kaug.transforms.mixing import CutMix, MixUp
 from kaug.transforms.morphology import RandomDilation, RandomErosion
+from kaug.transforms.policies import RandAugment, TrivialAugmentWide
 
 __all__ = [
     "BatchFunction",
@@ -43,6 +44,7 @@ __all__ = [
     "KerasAugmentation",
     "KorniaTransform",
     "MixUp",
+    "RandAugment",
     "RandomAutoContrast",
     "RandomContrast",
     "RandomDilation",
@@ -66,4 +68,5 @@ __all__ = [
     "registered_transforms",
     "safe_mode_scope",
     "serialize",
+    "TrivialAugmentWide",
 ]

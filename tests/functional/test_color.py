@@ -91,3 +91,14 @@ def test_erase_matches_torchvision(rgb):
         for image, i, j, h, w, v in zip(rgb, top, left, height, width, value, strict=True)
     ])  # fmt: skip
     torch.testing.assert_close(blur.erase(rgb, top, left, height, width, value), expected)
+
+
+def test_brightness_and_equalize_match_torchvision(rgb):
+    torch.testing.assert_close(
+        color.adjust_brightness(rgb, FACTORS, 1.0), one_by_one(TF.adjust_brightness, rgb, FACTORS)
+    )
+    bytes_ = (rgb * 255).round().to(torch.uint8)
+    bytes_[0] = 7  # a flat image: left as it is
+    expected = TF.equalize(bytes_)
+    assert torch.equal(color.equalize(bytes_.float(), 255.0), expected.float())
+    torch.testing.assert_close(color.equalize(bytes_.float() / 255, 1.0), expected.float() / 255)

@@ -11,6 +11,7 @@ from kaug import ImageDataGenerator
 from kaug.transforms import (
     CutMix,
     MixUp,
+    RandAugment,
     RandomAutoContrast,
     RandomContrast,
     RandomErasing,
@@ -24,6 +25,7 @@ from kaug.transforms import (
     RandomSaturation,
     RandomSharpness,
     RandomSolarize,
+    TrivialAugmentWide,
 )
 
 SHAPE = (20000, 3, 8, 8)
@@ -96,7 +98,7 @@ def test_the_catalogue_in_a_generator_saves_and_reloads(mnist, tmp_path):
         RandomContrast(), RandomSaturation(), RandomHue(), RandomSharpness(), RandomGamma(),
         RandomGrayscale(), RandomInvert(), RandomSolarize(), RandomPosterize(),
         RandomAutoContrast(), RandomGaussianBlur(), RandomGaussianNoise(), RandomErasing(),
-        MixUp(num_classes=10), CutMix(num_classes=10),
+        RandAugment(), TrivialAugmentWide(), MixUp(num_classes=10), CutMix(num_classes=10),
     ]  # fmt: skip
     datagen = ImageDataGenerator(rotation_range=10, transforms=catalogue, device="cpu")
     datagen.save(tmp_path / "gen.npz")

@@ -106,7 +106,11 @@ class TestContract:
     def test_p0_is_the_identity_and_p1_changes_every_image(self, name, cls, batch):
         assert torch.equal(make(cls, 0.0)(batch, generator()), batch)
         out = make(cls, 1.0)(batch, generator())
-        assert (out != batch).flatten(1).any(1).all()
+        changed = (out != batch).flatten(1).any(1)
+        if getattr(cls, "includes_identity", False):  # policies may draw "Identity"
+            assert changed.float().mean() > 0.5
+        else:
+            assert changed.all()
 
     def test_config_keys_are_the_constructor_arguments(self, name, cls, batch):
         transform = make(cls, 0.5)
