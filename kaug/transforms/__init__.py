@@ -18,6 +18,7 @@ from kaug.transforms.base import (
 from kaug.transforms.color import (
     RandomAutoContrast,
     RandomContrast,
+    RandomEqualize,
     RandomErasing,
     RandomGamma,
     RandomGaussianBlur,
@@ -48,6 +49,7 @@ __all__ = [
     "RandomAutoContrast",
     "RandomContrast",
     "RandomDilation",
+    "RandomEqualize",
     "RandomErasing",
     "RandomErosion",
     "RandomGamma",

@@ -210,6 +210,18 @@ class RandomAutoContrast(ValueRangeTransform):
 
 
 @register_transform
+class RandomEqualize(ValueRangeTransform):
+    """Equalize the histogram of each channel (256 levels, PIL's table) in a share `p`
+    of the images (torchvision's `equalize`)."""
+
+    def __init__(self, value_range=(0, 255), p=0.5):
+        super().__init__(value_range, p)
+
+    def apply_in_range(self, x, params, bound):
+        return color.equalize(x, bound)
+
+
+@register_transform
 class RandomGaussianBlur(BatchTransform):
     """Gaussian blur with sigma drawn per image (torchvision's `GaussianBlur`)."""
 
