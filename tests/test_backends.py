@@ -6,14 +6,12 @@ tests/backends/train_with_backend.py in its own subprocess.
 
 import importlib.util
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
 from tests.conftest import MNIST_SAMPLE
+from tests.helpers import run_under_backend
 
 SCRIPT = pathlib.Path(__file__).parent / "backends" / "train_with_backend.py"
 
@@ -23,13 +21,7 @@ def test_training_under_each_backend(backend, tmp_path):
     if importlib.util.find_spec(backend) is None:
         pytest.fail(f"{backend} is not installed: pip install -e '.[backends]'")
     mnist = MNIST_SAMPLE
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), str(mnist), str(tmp_path / "digits"),
-         str(tmp_path / "report.json")],
-        capture_output=True, text=True, timeout=600,
-        env={**os.environ, "KERAS_BACKEND": backend, "CUDA_VISIBLE_DEVICES": ""},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_under_backend(backend, SCRIPT, mnist, tmp_path / "digits", tmp_path / "report.json")
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["backend"] == backend
     assert report["accuracy"] > 0.7  # 3 short epochs; chance is 0.1

@@ -7,14 +7,12 @@ tests/backends/keras_idioms.py in its own subprocess (small data: seconds each).
 import importlib.util
 import json
 import math
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
 from tests.conftest import MNIST_SAMPLE
+from tests.helpers import run_under_backend
 
 SCRIPT = pathlib.Path(__file__).parent / "backends" / "keras_idioms.py"
 KINDS = [
@@ -30,13 +28,7 @@ def report(request, tmp_path_factory):
     if importlib.util.find_spec(backend) is None:
         pytest.fail(f"{backend} is not installed: pip install -e '.[backends]'")
     tmp = tmp_path_factory.mktemp(backend)
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), str(MNIST_SAMPLE), str(tmp / "digits"),
-         str(tmp / "report.json")],
-        capture_output=True, text=True, timeout=600,
-        env={**os.environ, "KERAS_BACKEND": backend, "CUDA_VISIBLE_DEVICES": ""},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_under_backend(backend, SCRIPT, MNIST_SAMPLE, tmp / "digits", tmp / "report.json")
     report = json.loads((tmp / "report.json").read_text())
     assert report["backend"] == backend
     return report

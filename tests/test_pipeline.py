@@ -14,6 +14,7 @@ from kaug.batch import Batch
 from kaug.pipeline import Pipeline
 from kaug.sampling import uniform
 from kaug.transforms import BatchTransform, KerasAugmentation
+from tests.helpers import small_cnn
 
 KAUG = pathlib.Path(__file__).resolve().parents[1] / "kaug"
 
@@ -59,16 +60,6 @@ class CropTo(BatchTransform):
     def apply_batch(self, batch, params):
         masks = None if batch.masks is None else self.crop(batch.masks)
         return batch.replace(images=self.crop(batch.images), masks=masks)
-
-
-def small_cnn(shape):
-    return keras.Sequential([
-        keras.Input(shape),
-        keras.layers.Conv2D(16, 3, activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(),
-        keras.layers.Dense(10, activation="softmax"),
-    ])  # fmt: skip
 
 
 def test_a_label_mixing_transform_trains_through_model_fit(mnist):

@@ -4,20 +4,7 @@ import keras
 import numpy as np
 
 from kaug import ImageDataGenerator
-
-
-def small_cnn():
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            keras.layers.Conv2D(16, 3, activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(32, 3, activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Flatten(),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
+from tests.helpers import small_cnn
 
 
 def test_cnn_learns_mnist_through_flow(mnist):
@@ -33,7 +20,7 @@ def test_cnn_learns_mnist_through_flow(mnist):
     datagen = ImageDataGenerator(
         rotation_range=15, width_shift_range=0.1, height_shift_range=0.1, rescale=1 / 255
     )
-    model = small_cnn()
+    model = small_cnn(filters=(16, 32))
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(
         datagen.flow(x, y, batch_size=64, seed=0),
@@ -50,7 +37,7 @@ def test_fit_accepts_sample_weights_and_image_only_batches(mnist):
     keras.utils.set_random_seed(1)
     x, y = mnist["x_train"][:256, :, :, None], mnist["y_train"][:256]
     datagen = ImageDataGenerator(horizontal_flip=True, rescale=1 / 255)
-    model = small_cnn()
+    model = small_cnn(filters=(16, 32))
     model.compile("adam", "sparse_categorical_crossentropy")
     weights = np.where(y == 0, 5.0, 1.0).astype("float32")
     model.fit(datagen.flow(x, y, sample_weight=weights, batch_size=64), epochs=1, verbose=0)

@@ -10,6 +10,7 @@ from keras.src.legacy.preprocessing.image import ImageDataGenerator as KerasGene
 from PIL import Image
 
 from kaug import ImageDataGenerator
+from tests.helpers import small_cnn
 
 
 @pytest.fixture(scope="module")
@@ -224,11 +225,7 @@ def test_a_cnn_trains_from_flow_from_directory(mnist, tmp_path):
     kwargs = dict(target_size=(28, 28), color_mode="grayscale", batch_size=32)
     train = gen.flow_from_directory(tmp_path / "train", seed=0, **kwargs)
     test = gen.flow_from_directory(tmp_path / "test", augment=False, shuffle=False, **kwargs)
-    model = keras.Sequential([
-        keras.Input((28, 28, 1)), keras.layers.Conv2D(16, 3, activation="relu"),
-        keras.layers.MaxPooling2D(), keras.layers.Flatten(),
-        keras.layers.Dense(3, activation="softmax"),
-    ])  # fmt: skip
+    model = small_cnn(classes=3)
     model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
     model.fit(train, epochs=4, verbose=0)
     _, accuracy = model.evaluate(test, verbose=0)

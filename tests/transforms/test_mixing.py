@@ -11,6 +11,7 @@ from scipy import stats
 from kaug import ImageDataGenerator
 from kaug.batch import Batch
 from kaug.transforms import CutMix, MixUp
+from tests.helpers import small_cnn
 
 
 def generator(seed=0):
@@ -95,11 +96,7 @@ def test_mixing_trains_through_model_fit_with_a_categorical_loss(mnist):
     assert labels.shape == (64, 10)
     np.testing.assert_allclose(labels.sum(1).numpy(), 1.0, rtol=1e-6)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((28, 28, 1)), keras.layers.Conv2D(8, 3, activation="relu"),
-        keras.layers.MaxPooling2D(), keras.layers.Flatten(),
-        keras.layers.Dense(10, activation="softmax"),
-    ])  # fmt: skip
+    model = small_cnn(filters=(8,))
     model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(loader, epochs=2, verbose=0)
     assert history.history["loss"][1] < history.history["loss"][0]
