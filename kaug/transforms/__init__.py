@@ -16,6 +16,7 @@ from kaug.transforms.base import (
     serialize,
 )
 from kaug.transforms.color import (
+    ColorJitter,
     RandomAutoContrast,
     RandomContrast,
     RandomEqualize,
@@ -41,6 +42,7 @@ from kaug.transforms.policies import RandAugment, TrivialAugmentWide
 __all__ = [
     "BatchFunction",
     "BatchTransform",
+    "ColorJitter",
     "CutMix",
     "KerasAugmentation",
     "KorniaTransform",

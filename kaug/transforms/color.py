@@ -106,6 +106,57 @@ class RandomSharpness(_RandomFactor):
 
 
 @register_transform
+class ColorJitter(ValueRangeTransform):
+    """Brightness, contrast, saturation and hue jitter (torchvision's `ColorJitter`),
+    each image with its own factors and its own random order of the four.
+
+    Args:
+        brightness, contrast, saturation: f for a factor in [max(0, 1 - f), 1 + f], or
+            a [low, high] pair; 0 leaves that property alone.
+        hue: f <= 0.5 for a hue shift in [-f, f] of a turn, or a pair.
+        value_range: the data's range (default 0..255).
+        p: probability of jittering each image.
+    """
+
+    KERNELS = (color.adjust_brightness, color.adjust_contrast, color.adjust_saturation,
+               color.adjust_hue)  # fmt: skip
+    IDENTITY = (1.0, 1.0, 1.0, 0.0)
+
+    def __init__(self, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0,
+                 value_range=(0, 255), p=1.0):  # fmt: skip
+        super().__init__(value_range, p)
+        self.brightness = factor_range("brightness", brightness)
+        self.contrast = factor_range("contrast", contrast)
+        self.saturation = factor_range("saturation", saturation)
+        self.hue = factor_range("hue", hue, 0.0, -0.5, 0.5)
+
+    def _ranges(self):
+        return (self.brightness, self.contrast, self.saturation, self.hue)
+
+    def sample(self, shape, generator):
+        batch = shape[0]
+        factors = torch.stack(
+            [uniform((batch,), generator, low, high) for low, high in self._ranges()], 1
+        )
+        order = uniform((batch, 4), generator).argsort(1)  # each image's order of the four
+        return {"factors": factors, "order": order}
+
+    def apply_in_range(self, x, params, bound):
+        factors, order = params["factors"], params["order"]
+        for step in range(4):
+            for op, (kernel, identity, (low, high)) in enumerate(
+                zip(self.KERNELS, self.IDENTITY, self._ranges(), strict=True)
+            ):
+                if low == high == identity:
+                    continue  # this property is not jittered
+                now = order[:, step] == op
+                factor = torch.where(now, factors[:, op], identity)
+                changed = kernel(x, factor, bound)
+                x = torch.where(now.view(-1, 1, 1, 1), changed, x)
+        return x
+
+
+@register_transform
 class RandomGamma(ValueRangeTransform):
     """`(x / bound) ** gamma * bound` with gamma per image in `gamma` (`adjust_gamma`)."""
 

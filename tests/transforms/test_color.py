@@ -9,6 +9,7 @@ from scipy import stats
 import kaug
 from kaug import ImageDataGenerator
 from kaug.transforms import (
+    ColorJitter,
     CutMix,
     MixUp,
     RandAugment,
@@ -95,7 +96,8 @@ def test_the_catalogue_in_a_generator_saves_and_reloads(mnist, tmp_path):
     rgb = np.repeat(mnist["x_train"][:64, :, :, None], 3, axis=3)
     rgb[..., 1] = 255 - rgb[..., 1]
     catalogue = [
-        RandomContrast(), RandomSaturation(), RandomHue(), RandomSharpness(), RandomGamma(),
+        ColorJitter(0.3, 0.3, 0.3, 0.05), RandomContrast(), RandomSaturation(), RandomHue(),
+        RandomSharpness(), RandomGamma(),
         RandomGrayscale(), RandomInvert(), RandomSolarize(), RandomPosterize(),
         RandomAutoContrast(), RandomGaussianBlur(), RandomGaussianNoise(), RandomErasing(),
         RandAugment(), TrivialAugmentWide(), MixUp(num_classes=10), CutMix(num_classes=10),
@@ -107,3 +109,23 @@ def test_the_catalogue_in_a_generator_saves_and_reloads(mnist, tmp_path):
     served = [g.flow(rgb, y, batch_size=64, seed=5)[0] for g in (datagen, loaded)]
     assert torch.equal(served[0][0], served[1][0]) and torch.equal(served[0][1], served[1][1])
     assert served[0][1].shape == (64, 10) and bool(torch.isfinite(served[0][0]).all())
+
+
+def test_color_jitter_runs_each_images_own_order_like_torchvision(mnist):
+    from torchvision.transforms.v2 import functional as TF
+
+    digits = torch.from_numpy(mnist["x_train"][:24].astype("float32") / 255).view(3, 8, 28, 28)
+    rgb = torch.stack([digits[0], 0.1 + 0.7 * digits[1], 0.9 - 0.6 * digits[2]], 1)
+    jitter = ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, value_range=(0, 1))
+    params = jitter.draw(rgb.shape, generator())
+    served = jitter.apply(rgb, params)
+    kernels = (TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation, TF.adjust_hue)
+    for image, factors, order, out in zip(rgb, params["factors"], params["order"], served,
+                                          strict=True):  # fmt: skip
+        expected = image
+        for op in order.tolist():
+            expected = kernels[op](expected, float(factors[op]))
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    orders = ColorJitter(0.1, 0.1, 0.1, 0.1).draw((24000, 3, 4, 4), generator(1))["order"]
+    counts = np.unique(orders.numpy(), axis=0, return_counts=True)[1]
+    assert len(counts) == 24 and stats.chisquare(counts).pvalue > 1e-3  # all 24 orders

@@ -16,6 +16,7 @@ from kaug.sampling import uniform
 from kaug.transforms import (
     BatchFunction,
     BatchTransform,
+    ColorJitter,
     KerasAugmentation,
     MixUp,
     deserialize,
@@ -58,6 +59,7 @@ EXAMPLES = {
         rotation_range=30, zoom_range=0.2, horizontal_flip=True, brightness_range=[0.5, 1.5], p=p
     ),
     MixUp: lambda p: MixUp(alpha=1.0, p=p),  # Beta(0.2, 0.2) shares can round to exactly 1
+    ColorJitter: lambda p: ColorJitter(0.4, 0.4, 0.4, 0.1, p=p),  # the default jitters nothing
 }
 TRANSFORMS = sorted(registered_transforms().items())
 
