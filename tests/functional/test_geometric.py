@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from keras.src.legacy.preprocessing.image import apply_affine_transform
 
@@ -33,15 +33,41 @@ def keras_warp(image, fill_mode="nearest", cval=0.0, order=1, **params):
     )  # fmt: skip
 
 
-def assert_images_match(out, ref, atol, max_mismatch=0.0):
+def assert_images_match(out, ref, atol, max_mismatch=0.0, ignore=None):
     """All pixels within atol, except at most a `max_mismatch` fraction.
 
     The fraction allows for source coordinates that land within float32 rounding
     of a pixel edge (constant fill) or of a .5 tie (order 0), where float32 and
-    scipy's float64 may round to neighbouring pixels.
+    scipy's float64 may round to neighbouring pixels. `ignore` (H, W) marks pixels
+    known to sit on such a tie, left out of the count.
     """
     bad = np.abs(out.astype(np.float64) - ref) > atol
+    if ignore is not None:
+        bad = bad & ~ignore.reshape(ignore.shape + (1,) * (bad.ndim - ignore.ndim))
     assert bad.mean() <= max_mismatch, f"{bad.sum()} of {bad.size} pixels differ"
+
+
+def tie_pixels(height, width, order, fill_mode, eps=1e-4, **params):
+    """(H, W) True where the exact (float64) source coordinate is within `eps` of a
+    nearest-neighbour .5 tie (order 0) or of the image's edge (constant fill)."""
+    as64 = {k: float(v) for k, v in params.items()}
+    t = lambda v: torch.tensor([v], dtype=torch.float64)  # noqa: E731
+    m = keras_affine_matrix(
+        *(t(as64.get(k, d)) for k, d in [("theta", 0.0), ("tx", 0.0), ("ty", 0.0),
+                                         ("shear", 0.0), ("zx", 1.0), ("zy", 1.0)]),
+        torch.tensor([False]), torch.tensor([False]), height, width,
+    )[0].numpy()  # fmt: skip
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    cols = m[0, 0] * x + m[0, 1] * y + m[0, 2]
+    rows = m[1, 0] * x + m[1, 1] * y + m[1, 2]
+    ties = np.zeros((height, width), bool)
+    if order == 0:
+        for coord in (cols, rows):
+            ties |= np.abs(np.abs(coord - np.floor(coord)) - 0.5) < eps
+    if fill_mode == "constant":
+        for coord, size in ((cols, width), (rows, height)):
+            ties |= (np.abs(coord) < eps) | (np.abs(coord - (size - 1)) < eps)
+    return ties
 
 
 affine_params = st.fixed_dictionaries(
@@ -59,14 +85,32 @@ affine_params = st.fixed_dictionaries(
 @pytest.mark.parametrize("order", [0, 1])
 @pytest.mark.parametrize("fill_mode", FILL_MODES)
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25,
+    deadline=None,
+    derandomize=True,  # the same cases on every run: CI is reproducible
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(params=affine_params, index=st.integers(0, 63))
+@example(  # hypothesis's find: whole rows on .5 ties (see the test below)
+    params={"theta": 9.904116479655341e-15, "tx": 0.0, "ty": 3.0, "shear": 0.0, "zx": 1.0,
+            "zy": 1.5999999999999999},
+    index=0,
+)  # fmt: skip
 def test_warp_matches_keras_on_mnist(digits, fill_mode, order, params, index):
     image = digits[index]
     out = kaug_warp(image, fill_mode, 77.0, order, **params)
     ref = keras_warp(image, fill_mode, 77.0, order, **params)
-    assert_images_match(out, ref, atol=2e-3, max_mismatch=0.01)
+    ties = tie_pixels(*image.shape[:2], order, fill_mode, **params)
+    assert_images_match(out, ref, atol=2e-3, max_mismatch=0.01, ignore=ties)
+
+
+def test_rows_on_exact_ties_are_not_counted():
+    """The case hypothesis found: zy=1.6 puts whole rows on .5 ties, where a 1e-14
+    rotation tips float64 and float32 to different sides."""
+    params = {"theta": 9.904116479655341e-15, "tx": 0.0, "ty": 3.0, "shear": 0.0,
+              "zx": 1.0, "zy": 1.6}  # fmt: skip
+    ties = tie_pixels(28, 28, 0, "nearest", **params)
+    assert ties.any(1).sum() >= 3 and not ties.all()
 
 
 @pytest.mark.parametrize("order", [0, 1])
