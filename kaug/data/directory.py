@@ -117,7 +117,7 @@ class _EpochOrder(torch.utils.data.Sampler):
         self.skip = set()
 
     def __len__(self):
-        return -(-self.loader.samples // self.loader.world_size)
+        return self.loader.samples_per_rank
 
     def __iter__(self):
         return (int(i) for i in self.loader.epoch_order() if int(i) not in self.skip)

@@ -20,6 +20,8 @@ import warnings
 import numpy as np
 import torch
 
+from kaug._checks import invalid, is_number, scalar
+
 
 def epoch_iterator_arguments(depth=4):
     """(steps_per_epoch, class_weight) of the Keras `EpochIterator` whose constructor
@@ -36,23 +38,30 @@ def epoch_iterator_arguments(depth=4):
     return None
 
 
-def class_weights(labels, class_weight):
-    """Keras's per-sample weights for a class_weight dict: class index from a sparse
+def class_weight_table(class_weight):
+    """A checked `class_weight` dict as a (K + 1,) tensor, K = the largest class + 1:
+    entry k is class k's weight (1.0 for the classes the dict leaves out), and the last
+    entry, 1.0, serves every class outside [0, K)."""
+    table = torch.ones(max(class_weight) + 2, dtype=torch.float64)
+    for index, weight in class_weight.items():
+        table[index] = weight
+    return table
+
+
+def class_weights(labels, table):
+    """Keras's per-sample weights from a `class_weight_table`: the class is a sparse
     label, the argmax of a one-hot row, or the rounded value of a (B, 1) column."""
     labels = labels.detach()
     if labels.ndim > 1:
         labels = labels.argmax(-1) if labels.shape[-1] != 1 else labels[..., 0]
     classes = torch.round(labels.to(torch.float64)).long()
-    table = torch.ones(int(max(classes.max(), max(class_weight))) + 1, dtype=torch.float64)
-    for index, weight in class_weight.items():
-        table[int(index)] = float(weight)
-    return table.to(classes.device)[classes.clamp(min=0)]
+    outside = len(table) - 1
+    known = (classes >= 0) & (classes < outside)
+    return table.to(classes.device)[torch.where(known, classes, outside)]
 
 
 def check_class_weight(class_weight):
     """A `class_weight` dict: int class index -> finite, non-negative weight."""
-    from kaug._checks import invalid, is_number, scalar
-
     if class_weight is None:
         return None
     if not isinstance(class_weight, dict) or not class_weight:
@@ -70,11 +79,11 @@ def check_class_weight(class_weight):
     return checked
 
 
-def weighted(batch, class_weight, dtype):
-    """`(x, y[, w])` with the class weights of `y` folded into `w` (multiplied, as
-    `sample_weight * class_weight`)."""
+def weighted(batch, table, dtype):
+    """`(x, y[, w])` with the class weights of `y` (a `class_weight_table` on y's
+    device) folded into `w` (multiplied, as `sample_weight * class_weight`)."""
     x, y, *rest = batch
-    weights = class_weights(y, class_weight).to(dtype)
+    weights = class_weights(y, table).to(dtype)
     if rest:
         weights = rest[0] * weights
     return x, y, weights
@@ -117,8 +126,6 @@ class KerasAdapter:
     def _check_keras_class_weight(self, class_weight):
         class_weight = check_class_weight(class_weight)
         if class_weight is not None and not self._has_labels:
-            from kaug._checks import invalid
-
             raise invalid("class_weight", class_weight, "needs a loader that serves labels (x, y)")
         return class_weight
 
@@ -128,18 +135,21 @@ class KerasAdapter:
 
     @property
     def partial_batch_size(self):
-        return (-(-self.n // self.world_size) % self.batch_size) or None
+        return (self.samples_per_rank % self.batch_size) or None
 
     def _keras_batches(self):
         """One epoch as Keras reads it: tuples, class weights folded in; endless when
         `steps_per_epoch` asks for more than an epoch."""
         batches = iter(self) if self._keras_endless else self.epoch()
+        table = None
+        if self._keras_class_weight is not None:  # on the device once, not per batch
+            table = class_weight_table(self._keras_class_weight).to(self._device)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*never ends.*")
             for batch in batches:
                 batch = batch if isinstance(batch, tuple) else (batch,)
-                if self._keras_class_weight is not None:
-                    batch = weighted(batch, self._keras_class_weight, self._pipeline.dtype)
+                if table is not None:
+                    batch = weighted(batch, table, self._pipeline.dtype)
                 yield batch
 
     def get_torch_dataloader(self):
@@ -156,7 +166,7 @@ class KerasAdapter:
         from keras.src.trainers.data_adapters import data_adapter_utils
 
         first = next(self.get_numpy_iterator())
-        empty = tuple(_sliced(item) for item in first)  # so the batch size is left open
+        empty = _sliced(first)  # a batch of none: the batch size is left open
         spec = data_adapter_utils.get_tensor_spec([first, empty])
         return tf.data.Dataset.from_generator(self.get_numpy_iterator, output_signature=spec)
 

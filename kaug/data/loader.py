@@ -67,9 +67,14 @@ class LoaderBase(torch.utils.data.DataLoader):
         self._next_lock = threading.RLock()  # Keras's iterators lock `next` too
         self._warned_endless = False
 
+    @property
+    def samples_per_rank(self):
+        """Samples in each rank's shard of an epoch (the order is padded to share evenly)."""
+        return math.ceil(self.n / self.world_size)
+
     def __len__(self):
         """Batches per epoch (of this rank's shard)."""
-        return math.ceil(math.ceil(self.n / self.world_size) / self.batch_size)
+        return math.ceil(self.samples_per_rank / self.batch_size)
 
     @property
     def _has_labels(self):

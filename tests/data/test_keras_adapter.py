@@ -8,7 +8,7 @@ from keras.src.trainers.data_adapters.data_adapter_utils import class_weight_to_
 from keras.src.trainers.epoch_iterator import EpochIterator
 
 from kaug import ImageDataGenerator
-from kaug.data.keras_adapter import check_class_weight, class_weights
+from kaug.data.keras_adapter import check_class_weight, class_weight_table, class_weights
 
 WEIGHTS = {0: 0.5, 2: 3.0, 7: 1.5}
 
@@ -20,12 +20,14 @@ WEIGHTS = {0: 0.5, 2: 3.0, 7: 1.5}
         np.eye(8)[[0, 2, 7, 1, 2]],  # one-hot
         np.array([[0.0], [2.0], [7.0], [1.0], [2.0]]),  # a (B, 1) column
         np.array([0, 1, 1, 0]),  # binary
+        np.array([-1, 9, 0]),  # classes the dict never names: weight 1
+        np.array([], dtype=np.int64),  # an empty batch
     ],
-    ids=["sparse", "one-hot", "column", "binary"],
+    ids=["sparse", "one-hot", "column", "binary", "unnamed", "empty"],
 )
 def test_class_weights_are_keras_sample_weights(labels):
     expected = class_weight_to_sample_weights(labels, WEIGHTS)
-    served = class_weights(torch.from_numpy(labels), WEIGHTS)
+    served = class_weights(torch.from_numpy(labels), class_weight_table(WEIGHTS))
     np.testing.assert_array_equal(served.numpy(), expected)
 
 
