@@ -7,6 +7,8 @@ one batch op (geometric ones as a nearest-neighbour warp with a matrix per image
 no Python loop over images; one read of the 14 group sizes per step.
 """
 
+import functools
+
 import torch
 
 from kaug._checks import check_int, invalid
@@ -50,6 +52,16 @@ def magnitude_table(op, bins, height, width, wide=False):
     return torch.linspace(1.0, 0.0, bins)  # Solarize: the threshold, a share of the range
 
 
+@functools.lru_cache(maxsize=64)
+def magnitude_matrix(bins, height, width, wide, device):
+    """((14, bins) float64 magnitudes, zeros for operations without one; (14,) bool:
+    whether the operation takes a random sign), on `device`, made once per image size."""
+    rows = [magnitude_table(op, bins, height, width, wide) for op in OPS]
+    table = torch.stack([torch.zeros(bins) if row is None else row.float() for row in rows])
+    signed = torch.tensor([op in SIGNED for op in OPS])
+    return table.to(device, torch.float64), signed.to(device)
+
+
 class _Policy(ValueRangeTransform):
     """Draws `num_ops` operations per image, each with a bin and a sign."""
 
@@ -68,15 +80,9 @@ class _Policy(ValueRangeTransform):
 
     def magnitudes(self, x, ops, bins, negative):
         """(B,) signed magnitude of each image's operation in one step."""
-        height, width = x.shape[2:]
-        values = torch.zeros(ops.shape, dtype=torch.float64, device=x.device)
-        for index, op in enumerate(OPS):
-            table = magnitude_table(op, self.num_magnitude_bins, height, width, self.wide)
-            if table is not None:
-                chosen = table.to(x.device, torch.float64)[bins]
-                values = torch.where(ops == index, chosen, values)
-        signed = torch.isin(ops, torch.tensor([OPS.index(op) for op in SIGNED], device=x.device))
-        return torch.where(signed & negative, -values, values)
+        table, signed = magnitude_matrix(self.num_magnitude_bins, *x.shape[2:], self.wide, x.device)
+        values = table[ops, bins]
+        return torch.where(signed[ops] & negative, -values, values)
 
     def apply_in_range(self, x, params, bound):
         for step in range(self.num_ops):
