@@ -22,7 +22,7 @@ from kaug._checks import (
 from kaug._tensors import to_numpy
 from kaug.data.io import image_grid, save_image, to_uint8_images
 from kaug.flows import Flows
-from kaug.inputs import from_batch, to_batch
+from kaug.inputs import channel_axis, from_batch, to_batch
 from kaug.pipeline import Pipeline
 from kaug.sampling import make_generator
 from kaug.settings import (
@@ -240,7 +240,7 @@ class ImageDataGenerator(Flows):
 
     @property
     def channel_axis(self):
-        return 1 if self.data_format == "channels_first" else 3
+        return channel_axis(self.data_format)
 
     @property
     def row_axis(self):
@@ -249,14 +249,6 @@ class ImageDataGenerator(Flows):
     @property
     def col_axis(self):
         return 3 if self.data_format == "channels_first" else 2
-
-    @property
-    def _torch_dtype(self):
-        return self._pipeline.dtype
-
-    @property
-    def _compute_dtype(self):
-        return self._pipeline.compute_dtype
 
     @functools.cached_property
     def _contiguous_batches(self):

@@ -10,6 +10,7 @@ forks it: one host sync per batch, where kaug's own transforms need none.
 
 import torch
 
+from kaug.batch import Batch
 from kaug.transforms.base import BatchTransform
 
 
@@ -60,8 +61,6 @@ class KorniaTransform(BatchTransform):
         return batch.replace(images=out.to(x.dtype), masks=moved.round().to(masks.dtype))
 
     def apply(self, x, params):
-        from kaug.batch import Batch
-
         return self.apply_batch(Batch(x), params).images
 
     def __repr__(self):

@@ -11,6 +11,7 @@ label); its partner is another image of the batch (a random derangement).
 import torch
 
 from kaug._checks import check_int, check_number, invalid
+from kaug.batch import Batch
 from kaug.sampling import bernoulli, beta, uniform
 from kaug.transforms.base import BatchTransform, register_transform
 
@@ -72,8 +73,6 @@ class _Mixing(BatchTransform):
 
     def transform(self, x, params):
         """Images alone (labels need `call_batch` with a `kaug.batch.Batch`)."""
-        from kaug.batch import Batch
-
         if x.shape[0] == 0:
             return x
         return self.mixed_images(Batch(x), params)["images"]
