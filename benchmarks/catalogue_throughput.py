@@ -19,14 +19,12 @@ real MNIST digits as RGB channels (0..255), at 32x32x3 and 224x224x3.
 """
 
 import argparse
-import json
 import os
-import pathlib
 
 import numpy as np
 import torch
 from common import default_data, load_mnist
-from throughput import machine, measure_round_robin, versions
+from throughput import machine, measure_row, write_report
 
 CLASSES = 10
 
@@ -167,18 +165,10 @@ def measure(pipeline_name, size, names, args, device, repeats, seconds):
     """One row: images/s of every library for `pipeline_name` at `size`, printed."""
     batch_size = 8 if args.smoke else (128 if size[0] <= 64 else 32)
     images, labels = rgb_images(size, max(8 * batch_size, 64), args.data)
-    runners = {}
-    for name in names:
-        try:
-            runners[name] = RUNNERS[name](images, labels, batch_size, device, pipeline_name)
-            runners[name]()
-        except Exception as error:  # a peer that cannot run here is reported as such
-            runners.pop(name, None)
-            print(f"  {name} failed at {size}: {type(error).__name__}: {error}")
-    row = dict.fromkeys(names)
-    row.update(measure_round_robin(runners, batch_size, device, repeats, seconds))
-    cells = "".join(f"{row[n]:16,.0f}" if row[n] else f"{'-':>16s}" for n in names)
-    print(f"{'x'.join(map(str, size)):>12s} {batch_size:6d} {cells}")
+    row = measure_row(
+        lambda name: RUNNERS[name](images, labels, batch_size, device, pipeline_name),
+        names, "x".join(map(str, size)), batch_size, device, repeats, seconds,
+    )  # fmt: skip
     if row.get("kaug"):
         ratios = ", ".join(
             f"{n} {row['kaug'] / v:.1f}x" for n, v in row.items() if n != "kaug" and v
@@ -214,14 +204,10 @@ def main():
         print(f"-- {pipeline_name} + MixUp")
         for size in sizes:
             results.append(measure(pipeline_name, size, names, args, device, repeats, seconds))
-    report = {
-        "benchmark": "RandAugment + MixUp and colour pipeline + MixUp throughput",
-        "device": str(device), "machine": machine(device), "versions": versions(),
-        "settings": {"repeats": repeats, "min_seconds_per_pass": seconds, "smoke": args.smoke},
-        "results": results,
-    }  # fmt: skip
-    pathlib.Path(args.json).write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.json}")
+    write_report(
+        args.json, "RandAugment + MixUp and colour pipeline + MixUp throughput", device,
+        {"repeats": repeats, "min_seconds_per_pass": seconds, "smoke": args.smoke}, results,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -195,6 +195,34 @@ def measure_round_robin(runners, batch_size, device, repeats, min_seconds):
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def measure_row(make, names, label, batch_size, device, repeats, seconds):
+    """Images/s of every library in `names` (None for one that cannot run here, with
+    the reason printed), printed as one table row. `make(name)` builds a runner."""
+    runners = {}
+    for name in names:
+        try:
+            runners[name] = make(name)
+            runners[name]()
+        except Exception as error:  # a peer that cannot run here is reported as such
+            runners.pop(name, None)
+            print(f"  {name} failed at {label}: {type(error).__name__}: {error}")
+    row = dict.fromkeys(names)
+    row.update(measure_round_robin(runners, batch_size, device, repeats, seconds))
+    cells = "".join(f"{row[n]:16,.0f}" if row[n] else f"{'-':>16s}" for n in names)
+    print(f"{label:>12s} {batch_size:6d} {cells}")
+    return row
+
+
+def write_report(path, benchmark, device, settings, results):
+    """The JSON report every throughput benchmark writes: machine, versions, results."""
+    report = {
+        "benchmark": benchmark, "device": str(device), "machine": machine(device),
+        "versions": versions(), "settings": settings, "results": results,
+    }  # fmt: skip
+    pathlib.Path(path).write_text(json.dumps(report, indent=2))
+    print(f"wrote {path}")
+
+
 def versions():
     found = {"python": platform.python_version()}
     for name in ("torch", "keras", "kornia", "torchvision", "albumentations", "scipy", "numpy"):
@@ -256,19 +284,11 @@ def main():
         if args.smoke:
             batch_size = 8
         images = images_for(size, max(4 * batch_size, 64), args.data)
-        runners = {}
-        for name in names:
-            try:
-                runners[name] = RUNNERS[name](images, batch_size, device)
-                runners[name]()
-            except Exception as error:  # a peer that cannot run here is reported as such
-                runners.pop(name, None)
-                print(f"  {name} failed at {size}: {type(error).__name__}: {error}")
-        row = dict.fromkeys(names)
-        row.update(measure_round_robin(runners, batch_size, device, repeats, seconds))
+        row = measure_row(
+            lambda name: RUNNERS[name](images, batch_size, device),  # noqa: B023
+            names, "x".join(map(str, size)), batch_size, device, repeats, seconds,
+        )  # fmt: skip
         results.append({"size": list(size), "batch_size": batch_size, "images_per_second": row})
-        cells = "".join(f"{row[n]:16,.0f}" if row[n] else f"{'-':>16s}" for n in names)
-        print(f"{'x'.join(map(str, size)):>12s} {batch_size:6d} {cells}")
         if row.get("kaug"):
             peers = {n: v for n, v in row.items() if n != "kaug" and v}
             if peers:
@@ -278,14 +298,11 @@ def main():
                     f"{'':>19s} kaug / best peer ({best}): {row['kaug'] / peers[best]:.2f}x; "
                     f"kaug / keras legacy: {row['kaug'] / legacy:.1f}x"
                 )
-    report = {
-        "benchmark": "augmentation throughput, classic suite (rotation 90, shifts 0.2, flips)",
-        "device": str(device), "machine": machine(device), "versions": versions(),
-        "settings": {"repeats": repeats, "min_seconds_per_pass": seconds, "smoke": args.smoke},
-        "results": results,
-    }  # fmt: skip
-    pathlib.Path(args.json).write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.json}")
+    write_report(
+        args.json, "augmentation throughput, classic suite (rotation 90, shifts 0.2, flips)",
+        device, {"repeats": repeats, "min_seconds_per_pass": seconds, "smoke": args.smoke},
+        results,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
