@@ -1,7 +1,8 @@
 """The batch engine: one gathered (B, C, H, W) batch in, one served batch out.
 
 Keras's order: the Keras augmentation stage (one fused warp, then channel shift
-and brightness), the extra transforms, then standardization. Pure torch: no
+and brightness), the extra transforms (each run of adjacent geometric ones, crops,
+perspective, elastic, composed into one resampling), then standardization. Pure torch: no
 keras import, no reference to the ImageDataGenerator. The generator keeps its
 live settings in a `Pipeline` (the augmentation stage is replaced when one of its
 settings changes), and loaders hold the same `Pipeline`, so a setting changed
@@ -14,9 +15,23 @@ from kaug._tensors import from_nchw
 from kaug.batch import Batch
 from kaug.data.io import to_uint8_images
 from kaug.standardize import Standardizer
+from kaug.transforms.geometric import GeometricTransform, call_stages
 from kaug.transforms.keras import KerasAugmentation
 
 DTYPES = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64}
+
+
+def geometric_runs(transforms):
+    """The transforms, with each run of adjacent `GeometricTransform`s as one list."""
+    runs = []
+    for transform in transforms:
+        if isinstance(transform, GeometricTransform):
+            if runs and isinstance(runs[-1], list):
+                runs[-1].append(transform)
+                continue
+            transform = [transform]
+        runs.append(transform)
+    return runs
 
 
 class Pipeline:
@@ -65,8 +80,11 @@ class Pipeline:
             batch = batch.replace(images=x.to(self.compute_dtype))
         else:
             batch = self.augmentation.call_batch(batch.replace(images=x), generator)
-        for transform in self.transforms:
-            batch = transform.call_batch(batch, generator)
+        for run in geometric_runs(self.transforms):
+            if isinstance(run, list):  # adjacent geometric transforms: one resampling
+                batch = call_stages(run, batch, generator)
+            else:
+                batch = run.call_batch(batch, generator)
         return batch
 
     def augment(self, x, generator, masks=None):

@@ -65,6 +65,14 @@ TRANSFORMS = st.lists(
             {"class_name": "RandomSaltAndPepper", "config": {"amount": 0.1, "p": 0.5}},
             {"class_name": "RandomSaltAndPepper", "config": {"count": 3, "p": 1.0}},
             {"class_name": "RandomErosion", "config": {"footprint": [[0, 1], [1, 1]]}},
+            {
+                "class_name": "RandomPerspective",
+                "config": {"distortion_scale": 1.0, "fill_mode": "reflect"},
+            },
+            {
+                "class_name": "RandomElasticTransform",
+                "config": {"alpha": 30, "sigma": 2, "fill_mode": "wrap"},
+            },
         ]
     ),
     max_size=2,

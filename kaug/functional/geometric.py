@@ -123,20 +123,138 @@ def warp(x, matrix, fill_mode="nearest", cval=0.0, order=1):
         grid = _grid(_to_normalized(matrix, height, width), height, width, x.dtype)
         padding = "border" if fill_mode == "nearest" else "reflection"
         return F.grid_sample(x, grid, "bilinear", padding, align_corners=False)
+    return resample(x, _grid(matrix, height, width, x.dtype), fill_mode, cval, order)
 
-    columns, rows = _grid(matrix, height, width, x.dtype).unbind(-1)
-    inside = None
+
+def fold_points(points, height, width, fill_mode):
+    """Source points brought into an image of (height, width) by `fill_mode`.
+
+    Args:
+        points: (B, h, w, 2) pixel coordinates (x, y), any values, inf and NaN too.
+        height: the height of the image they sample.
+        width: its width.
+        fill_mode: "nearest", "reflect" and "wrap" fold the points into the image;
+            "constant" leaves the points that fall outside to be filled.
+
+    Returns:
+        (points within [0, width - 1] x [0, height - 1], (B, h, w) bool: the points
+        that sample no pixel: outside the image under "constant", or not finite).
+    """
+    finite = torch.isfinite(points).all(-1)
+    columns, rows = torch.where(finite.unsqueeze(-1), points, 0.0).unbind(-1)
+    outside = ~finite
     if fill_mode == "constant":
-        inside = (columns >= 0) & (columns <= width - 1) & (rows >= 0) & (rows <= height - 1)
+        outside = outside | (columns < 0) | (columns > width - 1) | (rows < 0) | (rows > height - 1)
     columns, rows = _fold(columns, width, fill_mode), _fold(rows, height, fill_mode)
+    return torch.stack([columns, rows], -1), outside
+
+
+def resample(x, points, fill_mode="nearest", cval=0.0, order=1):
+    """Sample every image of a batch at its own pixel coordinates, in one pass.
+
+    `warp` for any grid of source points: the output has the points' (h, w), so a
+    crop, a resize, a perspective or an elastic field (or several of them, their
+    maps composed) costs one `grid_sample`. Fill modes and orders are `warp`'s.
+
+    Args:
+        x: (B, C, H, W) tensor, any dtype; integer images are read as float32.
+        points: (B, h, w, 2) source pixel coordinates (x = column, y = row).
+        fill_mode: one of "constant", "nearest", "reflect", "wrap".
+        cval: value written where a point falls outside for fill_mode="constant"
+            (and where a point is not finite, in any mode).
+        order: 0 (nearest, ties rounded up) or 1 (bilinear).
+
+    Returns:
+        (B, C, h, w) floating tensor (x's dtype if floating, else float32).
+    """
+    if not x.is_floating_point():
+        x = x.to(torch.float32)
+    _, _, height, width = x.shape
+    points, outside = fold_points(points.to(x.dtype), height, width, fill_mode)
+    columns, rows = points.unbind(-1)
     if order == 0:
         columns, rows = torch.floor(columns + 0.5), torch.floor(rows + 0.5)
     grid = torch.stack([(2 * columns + 1) / width - 1, (2 * rows + 1) / height - 1], -1)
     mode = "nearest" if order == 0 else "bilinear"
     out = F.grid_sample(x, grid, mode, "border", align_corners=False)
-    if inside is not None:
-        out = out.masked_fill(~inside.unsqueeze(1), cval)
-    return out
+    return out.masked_fill(outside.unsqueeze(1), cval)
+
+
+def pixel_grid(batch, height, width, device, dtype=torch.float32):
+    """(B, height, width, 2) pixel coordinates (x, y) of every output pixel (a view)."""
+    cols = torch.arange(width, device=device, dtype=dtype)
+    rows = torch.arange(height, device=device, dtype=dtype)
+    grid = torch.stack(torch.meshgrid(cols, rows, indexing="xy"), -1)
+    return grid.expand(batch, height, width, 2)
+
+
+def affine_points(points, matrix):
+    """(B, h, w, 2) points through (B, 2, 3) affine maps: matrix @ (x, y, 1)."""
+    m = matrix.to(points.dtype)[:, None, None]  # (B, 1, 1, 2, 3)
+    return m[..., 0] * points[..., :1] + m[..., 1] * points[..., 1:] + m[..., 2]
+
+
+def box_matrix(left, top, box_width, box_height, out_height, out_width):
+    """(B, 2, 3) maps from an (out_height, out_width) output to per-image boxes of the
+    input: resize with half-pixel centres (`interpolate(align_corners=False)`'s).
+
+    All arguments but the output size are (B,) tensors; a box of the output's own
+    size is a plain crop (x_in = x_out + left).
+    """
+    sx, sy = box_width / out_width, box_height / out_height
+    zero = torch.zeros_like(sx)
+    offset_x = left + 0.5 * sx - 0.5
+    offset_y = top + 0.5 * sy - 0.5
+    return torch.stack([sx, zero, offset_x, zero, sy, offset_y], -1).view(-1, 2, 3)
+
+
+def perspective_coefficients(startpoints, endpoints):
+    """(B, 8) float64 coefficients of the homographies taking each image's four
+    `endpoints` to its `startpoints` ((B, 4, 2) (x, y) each): torchvision's
+    `_get_perspective_coeffs`, solved for the whole batch. A degenerate
+    quadrilateral (three corners on a line) gets the identity.
+    """
+    end = endpoints.to(torch.float64)
+    start = startpoints.to(torch.float64)
+    ex, ey = end.unbind(-1)  # (B, 4)
+    sx, sy = start.unbind(-1)
+    one, zero = torch.ones_like(ex), torch.zeros_like(ex)
+    rows_x = torch.stack([ex, ey, one, zero, zero, zero, -sx * ex, -sx * ey], -1)
+    rows_y = torch.stack([zero, zero, zero, ex, ey, one, -sy * ex, -sy * ey], -1)
+    a = torch.stack([rows_x, rows_y], 2).reshape(-1, 8, 8)
+    b = torch.stack([sx, sy], 2).reshape(-1, 8)
+    solution, info = torch.linalg.solve_ex(a, b)
+    good = (info == 0) & torch.isfinite(solution).all(-1)
+    identity = torch.tensor([1.0, 0, 0, 0, 1.0, 0, 0, 0], dtype=torch.float64, device=a.device)
+    return torch.where(good.unsqueeze(-1), solution, identity)
+
+
+def homography_points(points, coefficients):
+    """(B, h, w, 2) pixel points through per-image homographies given as torchvision's
+    8 `perspective` coefficients (which work on pixel corners: centre + 0.5)."""
+    c = coefficients.to(points.dtype)[:, None, None, :]
+    x, y = points[..., 0] + 0.5, points[..., 1] + 0.5
+    denominator = c[..., 6] * x + c[..., 7] * y + 1
+    x_in = (c[..., 0] * x + c[..., 1] * y + c[..., 2]) / denominator
+    y_in = (c[..., 3] * x + c[..., 4] * y + c[..., 5]) / denominator
+    return torch.stack([x_in, y_in], -1) - 0.5
+
+
+def displace_points(points, displacement, on_grid):
+    """Points moved by a per-image field of pixel displacements (B, 2, H, W) (dx, dy).
+
+    `on_grid`: the points are the field's own pixel grid, so each takes its pixel's
+    displacement; otherwise the field is read between pixels (bilinear, edges
+    clamped), which is how an elastic warp composes with the maps around it.
+    """
+    field = displacement.to(points.dtype)
+    if not on_grid:
+        height, width = field.shape[2:]
+        grid = torch.stack(
+            [(2 * points[..., 0] + 1) / width - 1, (2 * points[..., 1] + 1) / height - 1], -1
+        )
+        field = F.grid_sample(field, grid, "bilinear", "border", align_corners=False)
+    return points + field.permute(0, 2, 3, 1)
 
 
 def flip(x, flip_horizontal, flip_vertical):

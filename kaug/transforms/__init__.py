@@ -32,6 +32,14 @@ from kaug.transforms.color import (
     RandomSharpness,
     RandomSolarize,
 )
+from kaug.transforms.geometric import (
+    CenterCrop,
+    GeometricTransform,
+    RandomCrop,
+    RandomElasticTransform,
+    RandomPerspective,
+    RandomResizedCrop,
+)
 from kaug.transforms.intensity import RandomSaltAndPepper
 from kaug.transforms.keras import KerasAugmentation
 from kaug.transforms.kornia_module import KorniaTransform
@@ -42,17 +50,21 @@ from kaug.transforms.policies import RandAugment, TrivialAugmentWide
 __all__ = [
     "BatchFunction",
     "BatchTransform",
+    "CenterCrop",
     "ColorJitter",
     "CutMix",
+    "GeometricTransform",
     "KerasAugmentation",
     "KorniaTransform",
     "MixUp",
     "RandAugment",
     "RandomAutoContrast",
     "RandomContrast",
+    "RandomCrop",
     "RandomDilation",
     "RandomEqualize",
     "RandomErasing",
+    "RandomElasticTransform",
     "RandomErosion",
     "RandomGamma",
     "RandomGaussianBlur",
@@ -60,7 +72,9 @@ __all__ = [
     "RandomGrayscale",
     "RandomHue",
     "RandomInvert",
+    "RandomPerspective",
     "RandomPosterize",
+    "RandomResizedCrop",
     "RandomSaltAndPepper",
     "RandomSaturation",
     "RandomSharpness",

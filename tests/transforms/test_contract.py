@@ -16,9 +16,12 @@ from kaug.sampling import uniform
 from kaug.transforms import (
     BatchFunction,
     BatchTransform,
+    CenterCrop,
     ColorJitter,
     KerasAugmentation,
     MixUp,
+    RandomCrop,
+    RandomResizedCrop,
     deserialize,
     register_function,
     register_transform,
@@ -60,6 +63,9 @@ EXAMPLES = {
     ),
     MixUp: lambda p: MixUp(alpha=1.0, p=p),  # Beta(0.2, 0.2) shares can round to exactly 1
     ColorJitter: lambda p: ColorJitter(0.4, 0.4, 0.4, 0.1, p=p),  # the default jitters nothing
+    RandomCrop: lambda p: RandomCrop((24, 20), padding=2, p=p),
+    CenterCrop: lambda p: CenterCrop((20, 24), p=p),
+    RandomResizedCrop: lambda p: RandomResizedCrop(28, p=p),
 }
 TRANSFORMS = sorted(registered_transforms().items())
 
@@ -83,6 +89,12 @@ def generator(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
+def out_shape(transform, shape):
+    """The batch shape `transform` gives for `shape`: crops choose their own size."""
+    size = transform.output_size(*shape[2:]) if hasattr(transform, "output_size") else shape[2:]
+    return (*shape[:2], *size)
+
+
 def test_every_transform_has_an_example():
     names = {name for name, _ in TRANSFORMS}
     assert {"RandomErosion", "RandomDilation", "RandomSaltAndPepper", "UserInvert"} <= names
@@ -99,16 +111,25 @@ class TestContract:
 
     @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
     def test_dtype_and_device_are_kept(self, name, cls, batch, dtype):
-        out = make(cls, 0.5)(batch.to(dtype), generator())
-        assert out.dtype == dtype and out.device == batch.device and out.shape == batch.shape
+        transform = make(cls, 0.5)
+        out = transform(batch.to(dtype), generator())
+        assert out.dtype == dtype and out.device == batch.device
+        assert out.shape == out_shape(transform, batch.shape)
 
     def test_empty_batch(self, name, cls, batch):
-        assert make(cls, 1.0)(batch[:0], generator()).shape == (0, *batch.shape[1:])
+        transform = make(cls, 1.0)
+        assert transform(batch[:0], generator()).shape == out_shape(transform, batch[:0].shape)
 
     def test_p0_is_the_identity_and_p1_changes_every_image(self, name, cls, batch):
-        assert torch.equal(make(cls, 0.0)(batch, generator()), batch)
+        """p=0 leaves every image as it is, or, for a transform that changes the size,
+        gives each its neutral form (a centre crop, a whole-image resize) whatever
+        the seed; p=1 changes every image from that."""
+        neutral = make(cls, 0.0)(batch, generator())
+        assert torch.equal(make(cls, 0.0)(batch, generator(1)), neutral)
+        if neutral.shape == batch.shape:
+            assert torch.equal(neutral, batch)
         out = make(cls, 1.0)(batch, generator())
-        changed = (out != batch).flatten(1).any(1)
+        changed = (out != neutral).flatten(1).any(1)
         if getattr(cls, "includes_identity", False):  # policies may draw "Identity"
             assert changed.float().mean() > 0.5
         else:

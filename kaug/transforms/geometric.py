@@ -1,0 +1,492 @@
+"""Crops, resized crops, perspective and elastic warps: maps of sampling points, so
+that any run of them costs one resampling of the images (and one of the masks).
+
+A `GeometricTransform` does not move pixels itself: it maps the pixel coordinates
+of its output to those of its input (`source_points`). `warp_stages` composes
+the maps of consecutive geometric transforms, last to first, folds the points at
+each stage the way that stage's `fill_mode` says, and samples the original images
+once; masks follow the same points with nearest sampling, 0 where the images get
+`fill_value`. `ImageDataGenerator(transforms=[...])` fuses every run of adjacent
+geometric transforms this way; alone, each is one run of its own.
+"""
+
+import math
+
+import torch
+
+from kaug._checks import (
+    check_choice,
+    check_fraction,
+    check_int,
+    check_number,
+    check_pair,
+    invalid,
+    is_number,
+    scalar,
+)
+from kaug.batch import Batch
+from kaug.functional import geometric as G
+from kaug.functional.blur import gaussian_blur
+from kaug.sampling import bernoulli, uniform
+from kaug.transforms.base import BatchTransform, register_transform
+
+INTERPOLATIONS = ("nearest", "bilinear")
+
+
+def check_size(name, size):
+    """An output size: an int for a square, or (height, width); as [height, width]."""
+    size = scalar(size)
+    if is_number(size):
+        side = check_int(name, size, minimum=1)
+        return [side, side]
+    if not isinstance(size, (list, tuple)) or len(size) != 2:
+        raise invalid(name, size, "must be a positive int or a (height, width) pair of them")
+    return [check_int(name, side, minimum=1) for side in size]
+
+
+def check_padding(padding):
+    """torchvision's padding forms: None, an int for all sides, (left/right, top/bottom)
+    or (left, top, right, bottom); as [left, top, right, bottom]."""
+    if padding is None:
+        return None
+    padding = scalar(padding)
+    sides = [padding] if is_number(padding) else padding
+    if not isinstance(sides, (list, tuple)) or len(sides) not in (1, 2, 4):
+        raise invalid("padding", padding, "must be an int or a sequence of 2 or 4 ints")
+    sides = [check_int("padding", side) for side in sides]
+    return (sides * 4)[:4] if len(sides) < 4 else sides
+
+
+class GeometricTransform(BatchTransform):
+    """A transform that resamples images (and masks) through a map of points.
+
+    Subclasses implement `sample` and `source_points`, and `output_size` when they
+    change the size. Images not drawn (per-image `p`) take `neutral_points`: the
+    identity, or for a transform that changes the size its least random form
+    (a centre crop, a resize of the whole image).
+
+    Args:
+        fill_mode: "constant" (`fill_value` outside the image), "nearest",
+            "reflect" or "wrap", as the ImageDataGenerator's `fill_mode`.
+        fill_value: the value for fill_mode="constant".
+        interpolation: "bilinear" or "nearest".
+        p: probability of transforming each image.
+    """
+
+    writes = ("images", "masks")
+
+    def __init__(self, fill_mode="constant", fill_value=0.0, interpolation="bilinear", p=1.0):
+        super().__init__(p=p)
+        self.fill_mode = check_choice("fill_mode", fill_mode, G.FILL_MODES)
+        self.fill_value = float(check_number("fill_value", fill_value))
+        self.interpolation = check_choice("interpolation", interpolation, INTERPOLATIONS)
+
+    def output_size(self, height, width):
+        """The (height, width) of the output for inputs of (height, width)."""
+        return height, width
+
+    def source_points(self, points, params, size, on_grid):
+        """Map (B, h, w, 2) output pixel coordinates to input ones.
+
+        Args:
+            points: (x, y) coordinates in this transform's output.
+            params: `sample`'s draws.
+            size: the input's (height, width).
+            on_grid: True when `points` are exactly the output's pixel grid.
+        """
+        raise NotImplementedError
+
+    def neutral_points(self, points, params, size):
+        """Where the images not drawn sample: the identity by default."""
+        return points
+
+    def draw(self, shape, generator):
+        params = dict(self.sample(tuple(shape), generator))
+        if self.p < 1:
+            params["applied"] = bernoulli((shape[0],), generator, self.p)
+        return params
+
+    def map_points(self, points, params, size, on_grid):
+        mapped = self.source_points(points, params, size, on_grid)
+        applied = params.get("applied")
+        if applied is None:
+            return mapped
+        neutral = self.neutral_points(points, params, size)
+        return torch.where(applied.view(-1, 1, 1, 1), mapped, neutral)
+
+    def is_identity(self, size):
+        """True when, at this input size, no image can move."""
+        return self.p == 0 and tuple(self.output_size(*size)) == tuple(size)
+
+    def apply(self, x, params):
+        return self.apply_batch(Batch(x), params).images
+
+    def apply_batch(self, batch, params):
+        return warp_stages(batch, [(self, params)])
+
+    def transform(self, x, params):
+        return self.apply(x, params)
+
+    def transform_batch(self, batch, params):
+        return self.apply_batch(batch, params)
+
+
+def draw_stages(transforms, shape, generator):
+    """[(transform, params)] for a run of geometric transforms applied in order, each
+    drawn for the size its input will have."""
+    stages = []
+    batch, channels, height, width = shape
+    for transform in transforms:
+        stages.append((transform, transform.draw((batch, channels, height, width), generator)))
+        height, width = transform.output_size(height, width)
+    return stages
+
+
+def warp_stages(batch, stages):
+    """Apply a run of geometric transforms with their params as one resampling.
+
+    The output grid's points go through each stage's map, last stage first, and
+    are folded into that stage's input by its `fill_mode`; a point that leaves a
+    "constant" stage's input takes that stage's `fill_value` (the outermost such
+    stage's). The images are then sampled once (bilinear if any stage is), the
+    masks once (nearest, 0 where the images are filled).
+    """
+    x = batch.images
+    if not x.is_floating_point():
+        x = x.to(torch.float32)
+    size = tuple(x.shape[2:])
+    sizes = [size]
+    for transform, _ in stages:
+        sizes.append(tuple(transform.output_size(*sizes[-1])))
+    active = [
+        (t, p, s) for (t, p), s in zip(stages, sizes[:-1], strict=True) if not t.is_identity(s)
+    ]
+    if not active:
+        return batch.replace(images=x)
+    out_height, out_width = sizes[-1]
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    points = G.pixel_grid(x.shape[0], out_height, out_width, x.device, dtype)
+    outside = torch.zeros(points.shape[:3], dtype=torch.bool, device=x.device)
+    fill = torch.zeros(points.shape[:3], dtype=x.dtype, device=x.device)
+    on_grid = True
+    for transform, params, (height, width) in reversed(active):
+        points = transform.map_points(points, params, (height, width), on_grid)
+        points, leaves = G.fold_points(points, height, width, transform.fill_mode)
+        fill = torch.where(leaves & ~outside, transform.fill_value, fill)
+        outside = outside | leaves
+        on_grid = False
+    order = 1 if any(t.interpolation == "bilinear" for t, _, _ in active) else 0
+    x = x.contiguous()  # grid_sample reads (B, C, H, W)-contiguous input fastest
+    images = G.resample(x, points, "nearest", order=order)
+    images = torch.where(outside.unsqueeze(1), fill.unsqueeze(1), images)
+    masks = batch.masks
+    if masks is not None:
+        moved = G.resample(masks.to(dtype).contiguous(), points, "nearest", order=0)
+        masks = moved.masked_fill(outside.unsqueeze(1), 0).to(masks.dtype)
+    untouched = _untouched(active, size, sizes[-1])
+    if untouched is not None:  # exactly as they came, not resampled in place
+        images = torch.where(untouched.view(-1, 1, 1, 1), x, images)
+        if masks is not None:
+            masks = torch.where(untouched.view(-1, 1, 1, 1), batch.masks, masks)
+    return batch.replace(images=images, masks=masks)
+
+
+def _untouched(active, size, out_size):
+    """(B,) True for the images no stage was drawn for, when the stages keep the
+    size (their neutral map is then the identity); else None."""
+    if tuple(size) != tuple(out_size):
+        return None
+    untouched = None
+    for transform, params, stage_size in active:
+        applied = params.get("applied")
+        if applied is None or transform.output_size(*stage_size) != tuple(stage_size):
+            return None
+        untouched = ~applied if untouched is None else untouched & ~applied
+    return untouched
+
+
+def call_stages(transforms, batch, generator):
+    """A run of geometric transforms on a `Batch`: drawn in order, warped once."""
+    return warp_stages(batch, draw_stages(transforms, batch.images.shape, generator))
+
+
+def _shift(points, dx, dy):
+    """Points moved by (B,) tensors or Python numbers (no host-to-device copy)."""
+    if not isinstance(dx, torch.Tensor):
+        return torch.stack([points[..., 0] + dx, points[..., 1] + dy], -1)
+    return points + torch.stack([dx, dy], -1).to(points.dtype).view(-1, 1, 1, 2)
+
+
+def _resize_points(points, size, out_size):
+    """Points of an `out_size` output sampling a whole `size` input (a resize)."""
+    (height, width), (out_height, out_width) = size, out_size
+    x = ((points[..., 0] + 0.5) * (width / out_width) - 0.5).clamp(0, width - 1)
+    y = ((points[..., 1] + 0.5) * (height / out_height) - 0.5).clamp(0, height - 1)
+    return torch.stack([x, y], -1)
+
+
+@register_transform
+class RandomCrop(GeometricTransform):
+    """A `size` window at a random place in each image (torchvision's `RandomCrop`),
+    optionally padded first (the CIFAR "pad 4 and crop" is `padding=4`).
+
+    Args:
+        size: (height, width) of the output, or an int for a square.
+        padding: None, an int for every side, (left/right, top/bottom), or
+            (left, top, right, bottom); the padding is `fill_mode`'s.
+        pad_if_needed: pad (torchvision's way) where the image is smaller than size.
+        fill_mode: how the padding is filled: "constant" (`fill_value`),
+            "nearest" (torchvision's "edge"), "reflect" (its "symmetric"), "wrap".
+        fill_value: the constant padding value.
+        p: probability of a random window per image; the others take the centre.
+    """
+
+    def __init__(self, size, padding=None, pad_if_needed=False, fill_mode="constant",
+                 fill_value=0.0, p=1.0):  # fmt: skip
+        # Whole-pixel moves: nearest sampling copies the pixels exactly.
+        super().__init__(fill_mode, fill_value, "nearest", p)
+        self.size = check_size("size", size)
+        self.padding = check_padding(padding)
+        self.pad_if_needed = bool(pad_if_needed)
+
+    def output_size(self, height, width):
+        return tuple(self.size)
+
+    def canvas(self, height, width):
+        """(pad_left, pad_top, padded height, padded width) for inputs of this size."""
+        left, top, right, bottom = self.padding or (0, 0, 0, 0)
+        padded_height, padded_width = height + top + bottom, width + left + right
+        crop_height, crop_width = self.size
+        if self.pad_if_needed:
+            if padded_height < crop_height:
+                top += crop_height - padded_height
+                padded_height += 2 * (crop_height - padded_height)
+            if padded_width < crop_width:
+                left += crop_width - padded_width
+                padded_width += 2 * (crop_width - padded_width)
+        if padded_height < crop_height or padded_width < crop_width:
+            raise invalid(
+                "size",
+                self.size,
+                f"must fit in the {'padded ' if self.padding else ''}images, which are "
+                f"{padded_height}x{padded_width}: pass pad_if_needed=True or a smaller size",
+            )
+        return left, top, padded_height, padded_width
+
+    def sample(self, shape, generator):
+        batch, _, height, width = shape
+        left, top, padded_height, padded_width = self.canvas(height, width)
+        u = uniform((2, batch), generator)
+        rows, cols = padded_height - self.size[0] + 1, padded_width - self.size[1] + 1
+        # randint(0, room) as torchvision; Python numbers: no host-to-device copy.
+        offset_top = torch.floor(u[0] * rows).clamp(max=rows - 1)
+        offset_left = torch.floor(u[1] * cols).clamp(max=cols - 1)
+        return {"top": offset_top - top, "left": offset_left - left}
+
+    def source_points(self, points, params, size, on_grid):
+        return _shift(points, params["left"], params["top"])
+
+    def neutral_points(self, points, params, size):
+        left, top, padded_height, padded_width = self.canvas(*size)
+        dx = round((padded_width - self.size[1]) / 2) - left
+        dy = round((padded_height - self.size[0]) / 2) - top
+        return _shift(points, dx, dy)
+
+
+@register_transform
+class CenterCrop(GeometricTransform):
+    """The central `size` window of each image (torchvision's `CenterCrop`: an image
+    smaller than `size` is padded with `fill_value`).
+
+    Args:
+        size: (height, width) of the output, or an int for a square.
+        fill_value: the value around images smaller than size.
+        p: probability of cropping each image; the others are resized to `size`
+            whole, nearest (a size-changing transform needs some output for them).
+    """
+
+    def __init__(self, size, fill_value=0.0, p=1.0):
+        super().__init__("constant", fill_value, "nearest", p)
+        self.size = check_size("size", size)
+
+    def output_size(self, height, width):
+        return tuple(self.size)
+
+    def source_points(self, points, params, size, on_grid):
+        (height, width), (crop_height, crop_width) = size, self.size
+        return _shift(points, _centre(width, crop_width), _centre(height, crop_height))
+
+    def neutral_points(self, points, params, size):
+        return _resize_points(points, size, self.size)
+
+
+def _centre(side, crop):
+    """torchvision's `center_crop` offset: round half to even, or (crop - side) // 2
+    of padding before an image smaller than the crop."""
+    return round((side - crop) / 2) if side >= crop else -((crop - side) // 2)
+
+
+@register_transform
+class RandomResizedCrop(GeometricTransform):
+    """A random box of each image resized to `size` (torchvision's
+    `RandomResizedCrop`): area a share in `scale` of the image, aspect ratio
+    log-uniform in `ratio`, ten tries per image then torchvision's central fallback.
+
+    The resize is bilinear (or nearest) with half-pixel centres and no antialiasing,
+    as torchvision's with `antialias=False`, and is folded into the same single
+    resampling as the crop.
+
+    Args:
+        size: (height, width) of the output, or an int for a square.
+        scale: (low, high) share of the image's area.
+        ratio: (low, high) aspect ratio (width / height) of the box.
+        interpolation: "bilinear" or "nearest".
+        p: probability of a random box per image; the others are resized whole.
+    """
+
+    def __init__(self, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), interpolation="bilinear",
+                 p=1.0):  # fmt: skip
+        super().__init__("nearest", 0.0, interpolation, p)
+        self.size = check_size("size", size)
+        self.scale = list(check_pair("scale", scale, 0))
+        if self.scale[1] <= 0:
+            raise invalid("scale", scale, "must have a positive upper share")
+        self.ratio = list(check_pair("ratio", ratio, 0))
+        if self.ratio[0] <= 0:
+            raise invalid("ratio", ratio, "must be positive")
+
+    def output_size(self, height, width):
+        return tuple(self.size)
+
+    def fallback(self, height, width):
+        """torchvision's central box when ten tries fail: (box height, box width)."""
+        low, high = self.ratio
+        if width / height < low:
+            return min(height, max(1, round(width / low))), width
+        if width / height > high:
+            return height, min(width, max(1, round(height * high)))
+        return height, width
+
+    def sample(self, shape, generator, tries=10):
+        batch, _, height, width = shape
+        area = height * width * uniform((batch, tries), generator, *self.scale)
+        log_ratio = uniform((batch, tries), generator, *(math.log(r) for r in self.ratio))
+        aspect = torch.exp(log_ratio)
+        w = torch.round(torch.sqrt(area * aspect))
+        h = torch.round(torch.sqrt(area / aspect))
+        fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+        found = fits.any(1)
+        pick = fits.float().argmax(1, keepdim=True)  # the first try that fits
+        fallback_height, fallback_width = self.fallback(height, width)
+        h = torch.where(found, h.gather(1, pick).view(-1), float(fallback_height))
+        w = torch.where(found, w.gather(1, pick).view(-1), float(fallback_width))
+        u = uniform((batch, 2), generator)
+        top = torch.minimum(torch.floor(u[:, 0] * (height - h + 1)), height - h)
+        left = torch.minimum(torch.floor(u[:, 1] * (width - w + 1)), width - w)
+        top = torch.where(found, top, float((height - fallback_height) // 2))
+        left = torch.where(found, left, float((width - fallback_width) // 2))
+        return {"top": top, "left": left, "height": h, "width": w}
+
+    def source_points(self, points, params, size, on_grid):
+        out_height, out_width = self.size
+        matrix = G.box_matrix(
+            params["left"], params["top"], params["width"], params["height"], out_height, out_width
+        )
+        mapped = G.affine_points(points, matrix)
+        # torchvision resizes the cropped box: its edge pixels clamp to the box.
+        low = torch.stack([params["left"], params["top"]], -1).to(points.dtype)
+        high = low + torch.stack([params["width"], params["height"]], -1).to(points.dtype) - 1
+        return torch.maximum(torch.minimum(mapped, high.view(-1, 1, 1, 2)), low.view(-1, 1, 1, 2))
+
+    def neutral_points(self, points, params, size):
+        return _resize_points(points, size, self.size)
+
+
+@register_transform
+class RandomPerspective(GeometricTransform):
+    """A random perspective per image (torchvision's `RandomPerspective`): each
+    corner moves inwards by up to `distortion_scale` of half the image.
+
+    Args:
+        distortion_scale: 0 (none) to 1.
+        fill_mode: how the area outside the image is filled.
+        fill_value: the value for fill_mode="constant".
+        interpolation: "bilinear" or "nearest".
+        p: probability of distorting each image.
+    """
+
+    def __init__(self, distortion_scale=0.5, fill_mode="constant", fill_value=0.0,
+                 interpolation="bilinear", p=0.5):  # fmt: skip
+        super().__init__(fill_mode, fill_value, interpolation, p)
+        self.distortion_scale = check_fraction("distortion_scale", distortion_scale)
+
+    def sample(self, shape, generator):
+        batch, _, height, width = shape
+        bound_height = int(self.distortion_scale * (height // 2)) + 1
+        bound_width = int(self.distortion_scale * (width // 2)) + 1
+        # Corners top-left, top-right, bottom-right, bottom-left, each coordinate a
+        # randint over [low, low + bound) as torchvision draws them.
+        u = uniform((2, 4, batch), generator)
+        x = torch.floor(u[0] * bound_width).clamp(max=bound_width - 1)
+        y = torch.floor(u[1] * bound_height).clamp(max=bound_height - 1)
+        right, bottom = width - bound_width, height - bound_height
+        ends_x = torch.stack([x[0], x[1] + right, x[2] + right, x[3]], -1)
+        ends_y = torch.stack([y[0], y[1], y[2] + bottom, y[3] + bottom], -1)
+        ends = torch.stack([ends_x, ends_y], -1)  # (B, 4, 2)
+        starts = torch.zeros_like(ends)
+        starts[:, 1:3, 0] = width - 1
+        starts[:, 2:, 1] = height - 1
+        return {"coefficients": G.perspective_coefficients(starts, ends)}
+
+    def source_points(self, points, params, size, on_grid):
+        return G.homography_points(points, params["coefficients"])
+
+
+def _per_axis(name, value):
+    """A non-negative number, or an (x, y) pair of them; as [x, y]."""
+    value = scalar(value)
+    if is_number(value):
+        value = check_number(name, value, minimum=0)
+        return [float(value), float(value)]
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise invalid(name, value, "must be a non-negative number or an (x, y) pair of them")
+    return [float(check_number(name, v, minimum=0)) for v in value]
+
+
+@register_transform
+class RandomElasticTransform(GeometricTransform):
+    """Elastic distortion (torchvision's `ElasticTransform`): each pixel moves by a
+    field of uniform noise in [-1, 1] blurred by a Gaussian of `sigma` pixels, times
+    `alpha` / 2 pixels (torchvision's scaling), drawn per image.
+
+    Args:
+        alpha: strength, a number or an (x, y) pair.
+        sigma: smoothness in pixels, a number or an (x, y) pair (0: no blur).
+        fill_mode: how the area outside the image is filled.
+        fill_value: the value for fill_mode="constant".
+        interpolation: "bilinear" or "nearest".
+        p: probability of distorting each image.
+    """
+
+    def __init__(self, alpha=50.0, sigma=5.0, fill_mode="constant", fill_value=0.0,
+                 interpolation="bilinear", p=1.0):  # fmt: skip
+        super().__init__(fill_mode, fill_value, interpolation, p)
+        self.alpha = _per_axis("alpha", alpha)
+        self.sigma = _per_axis("sigma", sigma)
+
+    def sample(self, shape, generator):
+        batch, _, height, width = shape
+        noise = uniform((batch, 2, height, width), generator, -1.0, 1.0)
+        axes = []
+        for axis in range(2):
+            field, sigma = noise[:, axis : axis + 1], self.sigma[axis]
+            if sigma > 0 and batch:
+                size = int(8 * sigma + 1) | 1  # torchvision's odd kernel
+                size = min(size, 2 * min(height, width) - 1)  # reflect padding's limit
+                sigmas = torch.full((batch,), sigma, device=generator.device)
+                field = gaussian_blur(field, size, sigmas)
+            axes.append(field * (self.alpha[axis] / 2))
+        return {"displacement": torch.cat(axes, 1)}
+
+    def source_points(self, points, params, size, on_grid):
+        return G.displace_points(points, params["displacement"], on_grid)
