@@ -65,3 +65,11 @@ def beta(shape, alpha, generator):
     x, y = gamma(shape, alpha, generator), gamma(shape, alpha, generator)
     total = x + y
     return torch.where(total > 0, x / total.clamp(min=1e-300), 0.5)
+
+
+def dirichlet(shape, k, alpha, generator):
+    """Dirichlet(alpha, ..., alpha) draws of `k` shares each, (*shape, k), in float64
+    (AugMix's chain weights); a draw whose gammas all underflow is uniform."""
+    draws = gamma((*shape, k), alpha, generator)
+    total = draws.sum(-1, keepdim=True)
+    return torch.where(total > 0, draws / total.clamp(min=1e-300), 1.0 / k)

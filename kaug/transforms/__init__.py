@@ -45,9 +45,10 @@ from kaug.transforms.keras import KerasAugmentation
 from kaug.transforms.kornia_module import KorniaTransform
 from kaug.transforms.mixing import CutMix, MixUp
 from kaug.transforms.morphology import RandomDilation, RandomErosion
-from kaug.transforms.policies import RandAugment, TrivialAugmentWide
+from kaug.transforms.policies import AugMix, RandAugment, TrivialAugmentWide
 
 __all__ = [
+    "AugMix",
     "BatchFunction",
     "BatchTransform",
     "CenterCrop",

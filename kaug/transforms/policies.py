@@ -1,20 +1,20 @@
-"""Augmentation policies: RandAugment and TrivialAugmentWide, each image drawing its own
-operations and magnitudes, the whole batch computed at once.
+"""Augmentation policies: RandAugment, TrivialAugmentWide and AugMix, each image drawing
+its own operations and magnitudes, the whole batch computed at once.
 
 The operations and magnitude tables are torchvision v2's. Per step, the images are
 grouped by the operation they drew and each group goes through that operation as
-one batch op (geometric ones as a nearest-neighbour warp with a matrix per image):
-no Python loop over images; one read of the 14 group sizes per step.
+one batch op (geometric ones as one warp with a matrix per image): no Python loop
+over images; one read of the group sizes per step.
 """
 
 import functools
 
 import torch
 
-from kaug._checks import check_int, invalid
+from kaug._checks import check_bool, check_choice, check_int, check_number, invalid
 from kaug.functional import color
 from kaug.functional.geometric import warp
-from kaug.sampling import bernoulli
+from kaug.sampling import bernoulli, dirichlet
 from kaug.transforms.base import register_transform
 from kaug.transforms.color import ValueRangeTransform
 
@@ -52,21 +52,45 @@ def magnitude_table(op, bins, height, width, wide=False):
     return torch.linspace(1.0, 0.0, bins)  # Solarize: the threshold, a share of the range
 
 
+AUGMIX_OPS = (
+    "Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Posterize",
+    "Solarize", "AutoContrast", "Equalize", "Brightness", "Color", "Contrast", "Sharpness",
+)  # fmt: skip
+"""AugMix's operations (torchvision's `_AUGMENTATION_SPACE` order) after "Identity", which
+AugMix never draws: it pads the chains shorter than the longest."""
+
+
+def augmix_magnitude_table(op, bins, height, width):
+    """(bins,) magnitudes of `op` in AugMix (torchvision's `AugMix._AUGMENTATION_SPACE`)."""
+    if op in ("TranslateX", "TranslateY"):
+        return torch.linspace(0.0, (width if op == "TranslateX" else height) / 3.0, bins)
+    if op == "Posterize":
+        return (4 - (torch.arange(bins) / ((bins - 1) / 4))).round()
+    return magnitude_table(op, bins, height, width)
+
+
 @functools.lru_cache(maxsize=64)
-def magnitude_matrix(bins, height, width, wide, device):
-    """((14, bins) float64 magnitudes, zeros for operations without one; (14,) bool:
-    whether the operation takes a random sign), on `device`, made once per image size."""
-    rows = [magnitude_table(op, bins, height, width, wide) for op in OPS]
+def magnitude_matrix(policy, bins, height, width, device):
+    """((ops, bins) float64 magnitudes of a policy class, zeros for operations without
+    one; (ops,) bool: whether the operation takes a random sign), on `device`, made
+    once per image size."""
+    rows = [policy.magnitude_table(op, bins, height, width) for op in policy.ops]
     table = torch.stack([torch.zeros(bins) if row is None else row.float() for row in rows])
-    signed = torch.tensor([op in SIGNED for op in OPS])
+    signed = torch.tensor([op in SIGNED for op in policy.ops])
     return table.to(device, torch.float64), signed.to(device)
 
 
 class _Policy(ValueRangeTransform):
     """Draws `num_ops` operations per image, each with a bin and a sign."""
 
+    ops = OPS
     wide = False
     includes_identity = True  # "Identity" is one of the operations an image may draw
+    interpolation_order = 0  # geometric operations sample nearest, as torchvision's
+
+    @classmethod
+    def magnitude_table(cls, op, bins, height, width):
+        return magnitude_table(op, bins, height, width, cls.wide)
 
     def draw_bins(self, shape, generator):
         raise NotImplementedError
@@ -80,7 +104,9 @@ class _Policy(ValueRangeTransform):
 
     def magnitudes(self, x, ops, bins, negative):
         """(B,) signed magnitude of each image's operation in one step."""
-        table, signed = magnitude_matrix(self.num_magnitude_bins, *x.shape[2:], self.wide, x.device)
+        table, signed = magnitude_matrix(
+            type(self), self.num_magnitude_bins, *x.shape[2:], x.device
+        )
         values = table[ops, bins]
         return torch.where(signed[ops] & negative, -values, values)
 
@@ -95,7 +121,7 @@ class _Policy(ValueRangeTransform):
         """Each image through the operation it drew: the images are grouped by operation
         (one read of the group sizes per step) and each group is one batch op."""
         order = torch.argsort(ops, stable=True)
-        counts = torch.bincount(ops, minlength=len(OPS)).tolist()
+        counts = torch.bincount(ops, minlength=len(self.ops)).tolist()
         out = torch.empty_like(x)
         start = 0
         for index, count in enumerate(counts):
@@ -106,10 +132,11 @@ class _Policy(ValueRangeTransform):
         return out
 
     def operation(self, index, x, ops, magnitude, bound):
-        """Operation OPS[index] on images that all drew it."""
-        name = OPS[index]
+        """Operation `ops[index]` on images that all drew it."""
+        name = self.ops[index]
         if name in GEOMETRIC:
-            return warp(x, self.matrices(x, ops, magnitude), "constant", 0.0, order=0)
+            matrices = self.matrices(x, ops, magnitude)
+            return warp(x, matrices, "constant", 0.0, order=self.interpolation_order)
         if name in BLENDS:
             return BLENDS[name](x, 1 + magnitude, bound)
         if name == "Posterize":
@@ -122,8 +149,7 @@ class _Policy(ValueRangeTransform):
             return color.equalize(x, bound)
         return x  # Identity
 
-    @staticmethod
-    def matrices(x, ops, magnitude):
+    def matrices(self, x, ops, magnitude):
         """(B, 2, 3) output-to-input maps (torchvision's conventions): rotation about the
         centre, shear about the top-left corner, translation; the identity for the
         images whose operation is not geometric."""
@@ -132,7 +158,7 @@ class _Policy(ValueRangeTransform):
         zero = torch.zeros_like(m)
 
         def chosen(name, value, otherwise):
-            return torch.where(ops == OPS.index(name), value, otherwise)
+            return torch.where(ops == self.ops.index(name), value, otherwise)
 
         angle = torch.deg2rad(chosen("Rotate", m, zero))
         cos, sin = torch.cos(angle), torch.sin(angle)
@@ -184,3 +210,83 @@ class TrivialAugmentWide(_Policy):
         return torch.randint(
             self.num_magnitude_bins, (shape[0], 1), generator=generator, device=generator.device
         )
+
+
+@register_transform
+class AugMix(_Policy):
+    """AugMix (Hendrycks et al. 2020; torchvision's `AugMix`): `mixture_width` chains
+    of 1 to 3 operations (or `chain_depth`) per image, each operation drawn uniformly
+    with a magnitude bin below `severity` (of 10); the chains are mixed with
+    Dirichlet(alpha) weights and the mix with the image by a Beta(alpha, alpha) share.
+
+    Every image draws its own chains, depths, operations, magnitudes and weights;
+    each step of every chain is one grouped batch op.
+
+    Args:
+        severity: 1 to 10, the magnitude bins drawn from.
+        mixture_width: number of chains.
+        chain_depth: operations per chain; -1 draws 1 to 3 per chain and image.
+        alpha: the Dirichlet and Beta concentration.
+        all_ops: also draw Brightness, Color, Contrast and Sharpness (the
+            operations that overlap ImageNet-C's corruptions leave them out).
+        interpolation: "bilinear" (torchvision's default) or "nearest", for the
+            geometric operations.
+        value_range: the data's (low, high).
+        p: probability of augmenting each image.
+    """
+
+    ops = AUGMIX_OPS
+    num_magnitude_bins = 10  # torchvision's _PARAMETER_MAX
+
+    def __init__(self, severity=3, mixture_width=3, chain_depth=-1, alpha=1.0, all_ops=True,
+                 interpolation="bilinear", value_range=(0, 255), p=1.0):  # fmt: skip
+        super().__init__(value_range, p)
+        self.severity = check_int("severity", severity, minimum=1, maximum=10)
+        self.mixture_width = check_int("mixture_width", mixture_width, minimum=1, maximum=16)
+        self.chain_depth = check_int("chain_depth", chain_depth, minimum=-1, maximum=16)
+        if self.chain_depth == 0:
+            raise invalid("chain_depth", chain_depth, "must be positive, or -1 to draw 1 to 3")
+        self.alpha = check_number("alpha", alpha, minimum=0, exclusive=True)
+        self.all_ops = check_bool("all_ops", all_ops)
+        self.interpolation = check_choice("interpolation", interpolation, ("bilinear", "nearest"))
+        self.interpolation_order = 1 if self.interpolation == "bilinear" else 0
+
+    @classmethod
+    def magnitude_table(cls, op, bins, height, width):
+        return None if op == "Identity" else augmix_magnitude_table(op, bins, height, width)
+
+    def sample(self, shape, generator):
+        batch, device = shape[0], generator.device
+        width = self.mixture_width
+        depth = self.chain_depth if self.chain_depth > 0 else 3
+        choices = len(self.ops) - 1 if self.all_ops else self.ops.index("Equalize")
+        size = (batch, width, depth)
+        ops = 1 + torch.randint(choices, size, generator=generator, device=device)
+        if self.chain_depth < 0:  # each chain of each image draws its length, 1 to 3
+            lengths = 1 + torch.randint(3, (batch, width, 1), generator=generator, device=device)
+            steps = torch.arange(depth, device=device)
+            ops = torch.where(steps < lengths, ops, 0)  # "Identity" after the chain's end
+        bins = torch.randint(self.severity, size, generator=generator, device=device)
+        shares = dirichlet((batch,), 2, self.alpha, generator)
+        weights = dirichlet((batch,), width, self.alpha, generator) * shares[:, 1:]
+        return {
+            "ops": ops,
+            "bins": bins,
+            "negative": bernoulli(size, generator),
+            "original": shares[:, 0],
+            "weights": weights,
+        }
+
+    def apply_in_range(self, x, params, bound):
+        def per_image(share):
+            return share.to(x.dtype).view(-1, 1, 1, 1)
+
+        mix = per_image(params["original"]) * x
+        for chain in range(self.mixture_width):
+            augmented = x
+            for step in range(params["ops"].shape[2]):
+                ops, bins = params["ops"][:, chain, step], params["bins"][:, chain, step]
+                magnitude = self.magnitudes(x, ops, bins, params["negative"][:, chain, step])
+                augmented = self.step(augmented, ops, magnitude, bound)
+            mix = mix + per_image(params["weights"][:, chain]) * augmented
+        return mix.clamp(0, bound)
