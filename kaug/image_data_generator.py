@@ -9,6 +9,8 @@ import functools
 import json
 import os
 
+import torch
+
 from kaug import fitting, saving
 from kaug._checks import (
     check_int,
@@ -20,6 +22,7 @@ from kaug._checks import (
     shape_of,
 )
 from kaug._tensors import to_numpy
+from kaug.batch import Batch
 from kaug.data.io import image_grid, save_image, to_uint8_images
 from kaug.flows import Flows
 from kaug.inputs import channel_axis, from_batch, to_batch
@@ -431,8 +434,14 @@ class ImageDataGenerator(Flows):
         scale = check_int("scale", scale, minimum=1, maximum=64)
         if len(x) == 0:
             raise invalid("x", f"empty array of shape {tuple(x.shape)}", "must hold an image")
-        batch = self._to_batch(x[:n])
-        batch, _ = self._pipeline.augment(batch, self._generator_for(seed))
+        images = self._to_batch(x[:n])
+        labels = None
+        if any("labels" in transform.reads for transform in self._pipeline.transforms):
+            # The grid shows images only: stand-in one-hot labels let MixUp and CutMix run.
+            labels = torch.zeros(len(images), 2, device=images.device)
+            labels[:, 0] = 1
+        batch = Batch(images, labels=labels)
+        batch = self._pipeline.augment_batch(batch, self._generator_for(seed)).images
         grid = image_grid(to_numpy(to_uint8_images(self._pipeline.standardize(batch))))
         grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
         if path is not None:

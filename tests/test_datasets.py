@@ -40,3 +40,19 @@ def test_the_builder_takes_the_first_examples_of_each_class_in_order(tmp_path):
             expected = sorted(i for c in range(10) for i in np.flatnonzero(y == c)[:per_class])
             np.testing.assert_array_equal(sample[f"y_{part}"], y[expected])
             np.testing.assert_array_equal(sample[f"x_{part}"], full[f"x_{part}"][expected])
+
+
+def test_the_fashion_sample_has_keras_layout_and_balanced_classes():
+    (x_train, y_train), (x_test, y_test) = datasets.load_fashion_mnist_sample()
+    assert x_train.shape == (3000, 28, 28) and x_test.shape == (1000, 28, 28)
+    assert {a.dtype for a in (x_train, y_train, x_test, y_test)} == {np.dtype("uint8")}
+    assert np.bincount(y_train).tolist() == [300] * 10
+    assert np.bincount(y_test).tolist() == [100] * 10
+    # Real articles: Fashion-MNIST's mean level is 72.9 over the full set, far above MNIST's.
+    assert 65 < x_train.mean() < 80 and x_train.max() == 255
+
+
+def test_the_shipped_fashion_file_is_the_one_the_builder_made():
+    (x_train, y_train), (x_test, y_test) = datasets.load_fashion_mnist_sample()
+    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    assert datasets.digest(arrays) == datasets.SAMPLES["fashion_mnist"].sha256

@@ -68,3 +68,24 @@ def test_custom_augmentation_example(tmp_path):
         assert all(0.1 < value <= 1 for value in scores.values())  # chance is 0.1
     assert (tmp_path / "custom_augmentation_noisy.png").exists()
     assert (tmp_path / "custom_augmentation_eroded.png").exists()
+
+
+# The full Fashion-MNIST beside the checkout when there is one; else kaug's own sample.
+SHARED_FASHION_MNIST = pathlib.Path(__file__).resolve().parents[2] / "shared/data/fashion_mnist.npz"
+
+
+@pytest.mark.slow
+def test_fashion_mnist_trains_with_and_without_randaugment_mixup(tmp_path):
+    args = ["--epochs", "3", "--limit", "2000"]
+    if SHARED_FASHION_MNIST.exists():
+        args += ["--data", str(SHARED_FASHION_MNIST)]
+    run_example(EXAMPLES / "train_fashion_mnist.py", tmp_path, *args)
+    report = json.loads((tmp_path / "train_fashion_mnist.json").read_text())
+    assert report["train_images"] == 2000 and report["epochs"] == 3
+    assert report["test_images"] == (10000 if SHARED_FASHION_MNIST.exists() else 1000)
+    assert set(report["runs"]) == {"baseline", "randaugment_mixup"}
+    for run in report["runs"].values():
+        assert 0.5 < run["accuracy"] <= 1  # chance is 0.1
+        assert len(run["seconds_per_epoch"]) == 3
+    with Image.open(tmp_path / "train_fashion_mnist_augmented.png") as image:
+        assert len(np.unique(np.asarray(image))) > 2

@@ -9,7 +9,7 @@ import torch
 
 import kaug
 from kaug import ImageDataGenerator
-from kaug.transforms import RandomErosion, RandomSaltAndPepper
+from kaug.transforms import CutMix, MixUp, RandomErosion, RandomSaltAndPepper
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +141,13 @@ def test_save_warns_about_what_it_cannot_keep(tmp_path):
     assert loaded.preprocessing_function is np.sqrt
     with pytest.raises(ValueError, match="must be a module-level function"):
         ImageDataGenerator(transforms=[lambda x: x], device="cpu").save(tmp_path / "h.npz")
+
+
+def test_preview_runs_label_mixing_transforms(digits400):
+    """The grid shows images only, so MixUp and CutMix (which read labels) get stand-in
+    labels there; the mixed grid differs from the plain one."""
+    x = digits400[:9]
+    plain = ImageDataGenerator().preview(x, n=9, seed=0)
+    mixed = ImageDataGenerator(transforms=[MixUp(alpha=1.0, num_classes=10), CutMix()])
+    grid = mixed.preview(x, n=9, seed=0)
+    assert grid.shape == plain.shape and not np.array_equal(grid, plain)

@@ -253,7 +253,8 @@ class BatchTransform:
         transform that moves masks with the images, mixes labels, or changes the
         image size; return `batch.replace(...)` with what changed, and declare the
         fields in `reads` and `writes`. A transform that changes the size applies
-        to every image (p=1).
+        to every image (p=1), unless, like the `GeometricTransform`s, it gives the
+        images not drawn an output of the new size itself.
         """
         return batch.replace(images=self.apply(batch.images, params))
 
