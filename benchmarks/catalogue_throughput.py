@@ -1,10 +1,14 @@
-"""Throughput of RandAugment + MixUp, and of a colour pipeline + MixUp: kaug vs Keras 3
-layers, torchvision v2 and kornia.augmentation, side by side in one run.
+"""Throughput of RandAugment + MixUp, a colour pipeline + MixUp and a geometric pipeline +
+MixUp: kaug vs Keras 3 layers, torchvision v2 and kornia.augmentation, side by side in
+one run.
 
 "randaugment": RandAugment (2 operations per image) then MixUp of the labels too
 (one-hot, 10 classes). "colour": contrast, saturation and hue jitter, sharpness,
-solarize and posterize (each on a share of the images), then MixUp. Images are
-real MNIST digits as RGB channels (0..255), at 32x32x3 and 224x224x3.
+solarize and posterize (each on a share of the images), then MixUp. "geometric":
+pad by an eighth of the side and crop back (the CIFAR recipe), a perspective on half
+of the images, then MixUp (kaug composes the crop and the perspective into one
+resampling). Images are real MNIST digits as RGB channels (0..255), at 32x32x3 and
+224x224x3.
 
 - kaug: `ImageDataGenerator(transforms=[...]).flow(x, y)` batches, data resident.
 - Keras 3 layers (the active backend, torch here): the layers on batch tensors,
@@ -44,8 +48,11 @@ def kaug_runner(images, labels, batch_size, device, pipeline_name):
     from kaug import ImageDataGenerator
     from kaug import transforms as T
 
+    side = images.shape[1]
     if pipeline_name == "randaugment":
         pipeline = [T.RandAugment(num_ops=2, magnitude=9)]
+    elif pipeline_name == "geometric":
+        pipeline = [T.RandomCrop(side, padding=side // 8), T.RandomPerspective(0.3, p=0.5)]
     else:
         pipeline = [
             T.RandomContrast(0.4), T.RandomSaturation(0.4), T.RandomHue(0.1),
@@ -61,8 +68,14 @@ def kaug_runner(images, labels, batch_size, device, pipeline_name):
 def keras_layers_runner(images, labels, batch_size, device, pipeline_name):
     import keras
 
+    side = images.shape[1]
     if pipeline_name == "randaugment":
         layers = keras.layers.RandAugment(value_range=(0, 255), num_ops=2)
+    elif pipeline_name == "geometric":
+        layers = keras.Sequential([
+            keras.layers.ZeroPadding2D(side // 8), keras.layers.RandomCrop(side, side),
+            keras.layers.RandomPerspective(factor=0.5, scale=0.3),
+        ])  # fmt: skip
     else:
         layers = keras.Sequential([
             keras.layers.RandomContrast(0.4), keras.layers.RandomSaturation(0.4),
@@ -98,8 +111,13 @@ class _PerImage(torch.utils.data.Dataset):
 def torchvision_runner(images, labels, batch_size, device, pipeline_name):
     from torchvision.transforms import v2
 
+    side = images.shape[1]
     if pipeline_name == "randaugment":
         per_image = v2.RandAugment(num_ops=2, magnitude=9)
+    elif pipeline_name == "geometric":
+        per_image = v2.Compose([
+            v2.RandomCrop(side, padding=side // 8), v2.RandomPerspective(0.3, p=0.5),
+        ])  # fmt: skip
     else:
         per_image = v2.Compose([
             v2.ColorJitter(contrast=0.4, saturation=0.4, hue=0.1),
@@ -127,8 +145,13 @@ def torchvision_runner(images, labels, batch_size, device, pipeline_name):
 def kornia_runner(images, labels, batch_size, device, pipeline_name):
     import kornia.augmentation as K
 
+    side = images.shape[1]
     if pipeline_name == "randaugment":
         augment = K.auto.RandAugment(n=2, m=9)
+    elif pipeline_name == "geometric":
+        augment = K.AugmentationSequential(
+            K.RandomCrop((side, side), padding=side // 8), K.RandomPerspective(0.3, p=0.5),
+        )  # fmt: skip
     else:
         augment = K.AugmentationSequential(
             K.ColorJitter(contrast=0.4, saturation=0.4, hue=0.1, p=1.0),
@@ -187,7 +210,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--data", default=default_data())
     parser.add_argument("--only", nargs="*", default=None)
-    parser.add_argument("--pipelines", nargs="*", default=["randaugment", "colour"])
+    parser.add_argument("--pipelines", nargs="*", default=["randaugment", "colour", "geometric"])
     parser.add_argument("--json", default="catalogue_throughput.json")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few batches (CI)")
     args = parser.parse_args()
@@ -205,7 +228,7 @@ def main():
         for size in sizes:
             results.append(measure(pipeline_name, size, names, args, device, repeats, seconds))
     write_report(
-        args.json, "RandAugment + MixUp and colour pipeline + MixUp throughput", device,
+        args.json, "RandAugment, colour and geometric pipelines + MixUp throughput", device,
         {"repeats": repeats, "min_seconds_per_pass": seconds, "smoke": args.smoke}, results,
     )  # fmt: skip
 

@@ -63,7 +63,7 @@ def test_training_parity_smoke(tmp_path):
 def test_catalogue_throughput_smoke(tmp_path):
     report, stdout = smoke("catalogue_throughput.py", tmp_path, "--device", "cpu")
     assert "failed" not in stdout, stdout  # every peer ran the pipeline
-    assert [row["pipeline"] for row in report["results"]] == ["randaugment", "colour"]
+    assert [row["pipeline"] for row in report["results"]] == ["randaugment", "colour", "geometric"]
     for row in report["results"]:
         rates = row["images_per_second"]
         assert set(rates) == {"kaug", "keras layers", "torchvision v2", "kornia"}
