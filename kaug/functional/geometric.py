@@ -171,13 +171,19 @@ def resample(x, points, fill_mode="nearest", cval=0.0, order=1):
         x = x.to(torch.float32)
     _, _, height, width = x.shape
     points, outside = fold_points(points.to(x.dtype), height, width, fill_mode)
-    columns, rows = points.unbind(-1)
+    return sample_points(x, points, order).masked_fill(outside.unsqueeze(1), cval)
+
+
+def sample_points(x, points, order=1):
+    """Sample a floating batch at (B, h, w, 2) pixel points already inside the images
+    (`fold_points`): one `grid_sample`, nearest (ties rounded up) or bilinear."""
+    _, _, height, width = x.shape
+    columns, rows = points.to(x.dtype).unbind(-1)
     if order == 0:
         columns, rows = torch.floor(columns + 0.5), torch.floor(rows + 0.5)
     grid = torch.stack([(2 * columns + 1) / width - 1, (2 * rows + 1) / height - 1], -1)
     mode = "nearest" if order == 0 else "bilinear"
-    out = F.grid_sample(x, grid, mode, "border", align_corners=False)
-    return out.masked_fill(outside.unsqueeze(1), cval)
+    return F.grid_sample(x, grid, mode, "border", align_corners=False)
 
 
 def pixel_grid(batch, height, width, device, dtype=torch.float32):

@@ -177,11 +177,11 @@ def warp_stages(batch, stages):
         on_grid = False
     order = 1 if any(t.interpolation == "bilinear" for t, _, _ in active) else 0
     x = x.contiguous()  # grid_sample reads (B, C, H, W)-contiguous input fastest
-    images = G.resample(x, points, "nearest", order=order)
+    images = G.sample_points(x, points, order)  # the points are folded in already
     images = torch.where(outside.unsqueeze(1), fill.unsqueeze(1), images)
     masks = batch.masks
     if masks is not None:
-        moved = G.resample(masks.to(dtype).contiguous(), points, "nearest", order=0)
+        moved = G.sample_points(masks.to(dtype).contiguous(), points, order=0)
         masks = moved.masked_fill(outside.unsqueeze(1), 0).to(masks.dtype)
     untouched = _untouched(active, size, sizes[-1])
     if untouched is not None:  # exactly as they came, not resampled in place

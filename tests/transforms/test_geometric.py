@@ -199,6 +199,25 @@ def test_elastic_field_has_torchvisions_strength():
     assert 0.95 < ratio < 1.05
 
 
+def test_p_is_per_image_and_the_others_take_the_neutral_form(rgb):
+    x = rgb.repeat(50, 1, 1, 1)  # 600 images
+    perspective = RandomPerspective(p=0.4)
+    params = perspective.draw(x.shape, generator())
+    unchanged = (perspective.transform(x, params) == x).flatten(1).all(1)
+    assert torch.equal(unchanged, ~params["applied"])  # exactly as they came
+    assert abs(params["applied"].float().mean() - 0.4) < 0.06
+    crop = RandomCrop(20, padding=2, p=0.3)
+    params = crop.draw(x.shape, generator(1))
+    out, kept = crop.transform(x, params), ~params["applied"]
+    assert torch.equal(out[kept], TF.center_crop(x[kept], [20, 20]))
+    assert not (out[~kept] == TF.center_crop(x[~kept], [20, 20])).flatten(1).all(1).all()
+    resized = RandomResizedCrop((20, 24), p=0.3)
+    params = resized.draw(x.shape, generator(2))
+    out, kept = resized.transform(x, params), ~params["applied"]
+    whole = TF.resize(x[kept], [20, 24], antialias=False)
+    torch.testing.assert_close(out[kept], whole, atol=1e-3, rtol=0)
+
+
 GEOMETRIC = [
     lambda: RandomCrop((24, 20), padding=3),
     lambda: CenterCrop((20, 22)),
