@@ -123,45 +123,53 @@ def warp(x, matrix, fill_mode="nearest", cval=0.0, order=1):
         grid = _grid(_to_normalized(matrix, height, width), height, width, x.dtype)
         padding = "border" if fill_mode == "nearest" else "reflection"
         return F.grid_sample(x, grid, "bilinear", padding, align_corners=False)
-    return resample(x, _grid(matrix, height, width, x.dtype), fill_mode, cval, order)
+    columns, rows = affine_points(*pixel_grid(height, width, x.device, x.dtype), matrix)
+    return resample(x, columns, rows, fill_mode, cval, order)
 
 
-def fold_points(points, height, width, fill_mode):
-    """Source points brought into an image of (height, width) by `fill_mode`.
+# Points are (columns, rows): two tensors of pixel coordinates (x, y) broadcasting to
+# (B, h, w). Kept apart and broadcast, maps along one axis (crops, resizes) cost a
+# row or a column per image, not a whole grid; only a map that mixes the axes (a
+# rotation, a perspective, an elastic field) makes them full.
 
-    Args:
-        points: (B, h, w, 2) pixel coordinates (x, y), any values, inf and NaN too.
-        height: the height of the image they sample.
-        width: its width.
-        fill_mode: "nearest", "reflect" and "wrap" fold the points into the image;
-            "constant" leaves the points that fall outside to be filled.
+
+def pixel_grid(height, width, device, dtype=torch.float32):
+    """The (columns (1, 1, width), rows (1, height, 1)) of every output pixel."""
+    columns = torch.arange(width, device=device, dtype=dtype).view(1, 1, width)
+    rows = torch.arange(height, device=device, dtype=dtype).view(1, height, 1)
+    return columns, rows
+
+
+def fold_points(columns, rows, height, width, fill_mode):
+    """Finite source points brought into an image of (height, width) by `fill_mode`.
+
+    "nearest", "reflect" and "wrap" fold the points into the image; "constant"
+    clamps them and says which fell outside.
 
     Returns:
-        (points within [0, width - 1] x [0, height - 1], (B, h, w) bool: the points
-        that sample no pixel: outside the image under "constant", or not finite).
+        (columns, rows, outside): the points within [0, width - 1] x [0, height - 1],
+        and for "constant" a bool tensor broadcasting to (B, h, w), True where a
+        point fell outside (else None).
     """
-    finite = torch.isfinite(points).all(-1)
-    columns, rows = torch.where(finite.unsqueeze(-1), points, 0.0).unbind(-1)
-    outside = ~finite
+    outside = None
     if fill_mode == "constant":
-        outside = outside | (columns < 0) | (columns > width - 1) | (rows < 0) | (rows > height - 1)
-    columns, rows = _fold(columns, width, fill_mode), _fold(rows, height, fill_mode)
-    return torch.stack([columns, rows], -1), outside
+        outside = (columns < 0) | (columns > width - 1) | (rows < 0) | (rows > height - 1)
+    return _fold(columns, width, fill_mode), _fold(rows, height, fill_mode), outside
 
 
-def resample(x, points, fill_mode="nearest", cval=0.0, order=1):
+def resample(x, columns, rows, fill_mode="nearest", cval=0.0, order=1):
     """Sample every image of a batch at its own pixel coordinates, in one pass.
 
-    `warp` for any grid of source points: the output has the points' (h, w), so a
+    `warp` for any finite source points: the output has the points' (h, w), so a
     crop, a resize, a perspective or an elastic field (or several of them, their
     maps composed) costs one `grid_sample`. Fill modes and orders are `warp`'s.
 
     Args:
         x: (B, C, H, W) tensor, any dtype; integer images are read as float32.
-        points: (B, h, w, 2) source pixel coordinates (x = column, y = row).
+        columns: source x coordinates, broadcasting to (B, h, w).
+        rows: source y coordinates, the same.
         fill_mode: one of "constant", "nearest", "reflect", "wrap".
-        cval: value written where a point falls outside for fill_mode="constant"
-            (and where a point is not finite, in any mode).
+        cval: value written where a point falls outside for fill_mode="constant".
         order: 0 (nearest, ties rounded up) or 1 (bilinear).
 
     Returns:
@@ -170,48 +178,41 @@ def resample(x, points, fill_mode="nearest", cval=0.0, order=1):
     if not x.is_floating_point():
         x = x.to(torch.float32)
     _, _, height, width = x.shape
-    points, outside = fold_points(points.to(x.dtype), height, width, fill_mode)
-    return sample_points(x, points, order).masked_fill(outside.unsqueeze(1), cval)
+    columns, rows, outside = fold_points(columns, rows, height, width, fill_mode)
+    out = sample_points(x, columns, rows, order)
+    return out if outside is None else out.masked_fill(outside.unsqueeze(1), cval)
 
 
-def sample_points(x, points, order=1):
-    """Sample a floating batch at (B, h, w, 2) pixel points already inside the images
-    (`fold_points`): one `grid_sample`, nearest (ties rounded up) or bilinear."""
-    _, _, height, width = x.shape
-    columns, rows = points.to(x.dtype).unbind(-1)
+def sample_points(x, columns, rows, order=1):
+    """Sample a floating batch at points already inside the images (`fold_points`):
+    one `grid_sample`, nearest (ties rounded up) or bilinear."""
+    batch, _, height, width = x.shape
     if order == 0:
         columns, rows = torch.floor(columns + 0.5), torch.floor(rows + 0.5)
-    grid = torch.stack([(2 * columns + 1) / width - 1, (2 * rows + 1) / height - 1], -1)
+    grid_x = (2 * columns.to(x.dtype) + 1) / width - 1
+    grid_y = (2 * rows.to(x.dtype) + 1) / height - 1
+    out_height, out_width = torch.broadcast_shapes(grid_x.shape, grid_y.shape)[1:]
+    shape = (batch, out_height, out_width)
+    grid = torch.stack([grid_x.expand(shape), grid_y.expand(shape)], -1)
     mode = "nearest" if order == 0 else "bilinear"
     return F.grid_sample(x, grid, mode, "border", align_corners=False)
 
 
-def pixel_grid(batch, height, width, device, dtype=torch.float32):
-    """(B, height, width, 2) pixel coordinates (x, y) of every output pixel (a view)."""
-    cols = torch.arange(width, device=device, dtype=dtype)
-    rows = torch.arange(height, device=device, dtype=dtype)
-    grid = torch.stack(torch.meshgrid(cols, rows, indexing="xy"), -1)
-    return grid.expand(batch, height, width, 2)
+def affine_points(columns, rows, matrix):
+    """Points through (B, 2, 3) affine maps: matrix @ (x, y, 1)."""
+    m = matrix.to(columns.dtype).view(-1, 6, 1, 1).unbind(1)
+    return m[0] * columns + (m[1] * rows + m[2]), m[3] * columns + (m[4] * rows + m[5])
 
 
-def affine_points(points, matrix):
-    """(B, h, w, 2) points through (B, 2, 3) affine maps: matrix @ (x, y, 1)."""
-    m = matrix.to(points.dtype)[:, None, None]  # (B, 1, 1, 2, 3)
-    return m[..., 0] * points[..., :1] + m[..., 1] * points[..., 1:] + m[..., 2]
-
-
-def box_matrix(left, top, box_width, box_height, out_height, out_width):
-    """(B, 2, 3) maps from an (out_height, out_width) output to per-image boxes of the
-    input: resize with half-pixel centres (`interpolate(align_corners=False)`'s).
-
-    All arguments but the output size are (B,) tensors; a box of the output's own
-    size is a plain crop (x_in = x_out + left).
-    """
-    sx, sy = box_width / out_width, box_height / out_height
-    zero = torch.zeros_like(sx)
-    offset_x = left + 0.5 * sx - 0.5
-    offset_y = top + 0.5 * sy - 0.5
-    return torch.stack([sx, zero, offset_x, zero, sy, offset_y], -1).view(-1, 2, 3)
+def box_points(coords, start, length, out_length):
+    """Coordinates of an `out_length` output along one axis sampling per-image boxes
+    [start, start + length) of the input ((B,) tensors): a resize with half-pixel
+    centres, clamped to the box, as `interpolate(align_corners=False)` resizes a
+    cropped box. A box of the output's length is a plain crop."""
+    start = start.to(coords.dtype).view(-1, 1, 1)
+    length = length.to(coords.dtype).view(-1, 1, 1)
+    inside = ((coords + 0.5) * (length / out_length) - 0.5).clamp(min=0)
+    return start + torch.minimum(inside, length - 1)
 
 
 def perspective_coefficients(startpoints, endpoints):
@@ -235,32 +236,33 @@ def perspective_coefficients(startpoints, endpoints):
     return torch.where(good.unsqueeze(-1), solution, identity)
 
 
-def homography_points(points, coefficients):
-    """(B, h, w, 2) pixel points through per-image homographies given as torchvision's
-    8 `perspective` coefficients (which work on pixel corners: centre + 0.5)."""
-    c = coefficients.to(points.dtype)[:, None, None, :]
-    x, y = points[..., 0] + 0.5, points[..., 1] + 0.5
-    denominator = c[..., 6] * x + c[..., 7] * y + 1
-    x_in = (c[..., 0] * x + c[..., 1] * y + c[..., 2]) / denominator
-    y_in = (c[..., 3] * x + c[..., 4] * y + c[..., 5]) / denominator
-    return torch.stack([x_in, y_in], -1) - 0.5
+def homography_points(columns, rows, coefficients):
+    """Points through per-image homographies given as torchvision's 8 `perspective`
+    coefficients (which work on pixel corners: centre + 0.5). Where a point maps to
+    the line at infinity it is sent far outside (a fill, never a NaN)."""
+    c = coefficients.to(columns.dtype).view(-1, 8, 1, 1).unbind(1)
+    x, y = columns + 0.5, rows + 0.5
+    denominator = c[6] * x + (c[7] * y + 1)
+    x_in = (c[0] * x + (c[1] * y + c[2])) / denominator - 0.5
+    y_in = (c[3] * x + (c[4] * y + c[5])) / denominator - 0.5
+    far = 1e6
+    return (
+        torch.nan_to_num(x_in, nan=-far, posinf=far, neginf=-far),
+        torch.nan_to_num(y_in, nan=-far, posinf=far, neginf=-far),
+    )
 
 
-def displace_points(points, displacement, on_grid):
+def displace_points(columns, rows, displacement, on_grid):
     """Points moved by a per-image field of pixel displacements (B, 2, H, W) (dx, dy).
 
     `on_grid`: the points are the field's own pixel grid, so each takes its pixel's
     displacement; otherwise the field is read between pixels (bilinear, edges
     clamped), which is how an elastic warp composes with the maps around it.
     """
-    field = displacement.to(points.dtype)
+    field = displacement.to(columns.dtype)
     if not on_grid:
-        height, width = field.shape[2:]
-        grid = torch.stack(
-            [(2 * points[..., 0] + 1) / width - 1, (2 * points[..., 1] + 1) / height - 1], -1
-        )
-        field = F.grid_sample(field, grid, "bilinear", "border", align_corners=False)
-    return points + field.permute(0, 2, 3, 1)
+        field = sample_points(field, columns, rows, order=1)
+    return columns + field[:, 0], rows + field[:, 1]
 
 
 def flip(x, flip_horizontal, flip_vertical):

@@ -86,10 +86,11 @@ class GeometricTransform(BatchTransform):
         return height, width
 
     def source_points(self, points, params, size, on_grid):
-        """Map (B, h, w, 2) output pixel coordinates to input ones.
+        """Map output pixel coordinates to input ones.
 
         Args:
-            points: (x, y) coordinates in this transform's output.
+            points: (columns, rows), x and y coordinates in this transform's
+                output, each broadcasting to (B, h, w) (`kaug.functional.geometric`).
             params: `sample`'s draws.
             size: the input's (height, width).
             on_grid: True when `points` are exactly the output's pixel grid.
@@ -112,7 +113,8 @@ class GeometricTransform(BatchTransform):
         if applied is None:
             return mapped
         neutral = self.neutral_points(points, params, size)
-        return torch.where(applied.view(-1, 1, 1, 1), mapped, neutral)
+        applied = applied.view(-1, 1, 1)
+        return tuple(torch.where(applied, m, n) for m, n in zip(mapped, neutral, strict=True))
 
     def is_identity(self, size):
         """True when, at this input size, no image can move."""
@@ -163,32 +165,47 @@ def warp_stages(batch, stages):
     ]
     if not active:
         return batch.replace(images=x)
-    out_height, out_width = sizes[-1]
     dtype = torch.promote_types(x.dtype, torch.float32)
-    points = G.pixel_grid(x.shape[0], out_height, out_width, x.device, dtype)
-    outside = torch.zeros(points.shape[:3], dtype=torch.bool, device=x.device)
-    fill = torch.zeros(points.shape[:3], dtype=x.dtype, device=x.device)
+    points = G.pixel_grid(*sizes[-1], x.device, dtype)
+    outside, fill = None, None  # where the images show a stage's fill_value, and which
     on_grid = True
     for transform, params, (height, width) in reversed(active):
         points = transform.map_points(points, params, (height, width), on_grid)
-        points, leaves = G.fold_points(points, height, width, transform.fill_mode)
-        fill = torch.where(leaves & ~outside, transform.fill_value, fill)
-        outside = outside | leaves
+        *points, leaves = G.fold_points(*points, height, width, transform.fill_mode)
+        if leaves is not None:
+            outside, fill = _fills(outside, fill, leaves, transform.fill_value, x.dtype)
         on_grid = False
     order = 1 if any(t.interpolation == "bilinear" for t, _, _ in active) else 0
     x = x.contiguous()  # grid_sample reads (B, C, H, W)-contiguous input fastest
-    images = G.sample_points(x, points, order)  # the points are folded in already
-    images = torch.where(outside.unsqueeze(1), fill.unsqueeze(1), images)
+    images = G.sample_points(x, *points, order)  # the points are folded in already
     masks = batch.masks
     if masks is not None:
-        moved = G.sample_points(masks.to(dtype).contiguous(), points, order=0)
-        masks = moved.masked_fill(outside.unsqueeze(1), 0).to(masks.dtype)
+        masks = G.sample_points(masks.to(dtype).contiguous(), *points, order=0)
+    if outside is not None:
+        if isinstance(fill, torch.Tensor):
+            images = torch.where(outside.unsqueeze(1), fill.unsqueeze(1), images)
+        else:  # one value: in place, on the fresh output
+            images = images.masked_fill_(outside.unsqueeze(1), fill)
+        masks = None if masks is None else masks.masked_fill(outside.unsqueeze(1), 0)
+    masks = None if masks is None else masks.to(batch.masks.dtype)
     untouched = _untouched(active, size, sizes[-1])
     if untouched is not None:  # exactly as they came, not resampled in place
         images = torch.where(untouched.view(-1, 1, 1, 1), x, images)
         if masks is not None:
             masks = torch.where(untouched.view(-1, 1, 1, 1), batch.masks, masks)
     return batch.replace(images=images, masks=masks)
+
+
+def _fills(outside, fill, leaves, value, dtype):
+    """Add the points that left a "constant" stage's input to those a later stage
+    filled (which keep that stage's value): (outside, the fill: one number, or a
+    tensor of them where stages differ)."""
+    if outside is None:
+        return leaves, value
+    if isinstance(fill, torch.Tensor) or fill != value:
+        fill = torch.as_tensor(fill, dtype=dtype, device=leaves.device)
+        fill = torch.where(leaves & ~outside, value, fill)
+    return outside | leaves, fill
 
 
 def _untouched(active, size, out_size):
@@ -212,17 +229,19 @@ def call_stages(transforms, batch, generator):
 
 def _shift(points, dx, dy):
     """Points moved by (B,) tensors or Python numbers (no host-to-device copy)."""
-    if not isinstance(dx, torch.Tensor):
-        return torch.stack([points[..., 0] + dx, points[..., 1] + dy], -1)
-    return points + torch.stack([dx, dy], -1).to(points.dtype).view(-1, 1, 1, 2)
+    columns, rows = points
+    if isinstance(dx, torch.Tensor):
+        dx, dy = dx.to(columns.dtype).view(-1, 1, 1), dy.to(rows.dtype).view(-1, 1, 1)
+    return columns + dx, rows + dy
 
 
 def _resize_points(points, size, out_size):
     """Points of an `out_size` output sampling a whole `size` input (a resize)."""
     (height, width), (out_height, out_width) = size, out_size
-    x = ((points[..., 0] + 0.5) * (width / out_width) - 0.5).clamp(0, width - 1)
-    y = ((points[..., 1] + 0.5) * (height / out_height) - 0.5).clamp(0, height - 1)
-    return torch.stack([x, y], -1)
+    columns, rows = points
+    x = ((columns + 0.5) * (width / out_width) - 0.5).clamp(0, width - 1)
+    y = ((rows + 0.5) * (height / out_height) - 0.5).clamp(0, height - 1)
+    return x, y
 
 
 @register_transform
@@ -388,15 +407,11 @@ class RandomResizedCrop(GeometricTransform):
         return {"top": top, "left": left, "height": h, "width": w}
 
     def source_points(self, points, params, size, on_grid):
-        out_height, out_width = self.size
-        matrix = G.box_matrix(
-            params["left"], params["top"], params["width"], params["height"], out_height, out_width
-        )
-        mapped = G.affine_points(points, matrix)
+        (out_height, out_width), (columns, rows) = self.size, points
         # torchvision resizes the cropped box: its edge pixels clamp to the box.
-        low = torch.stack([params["left"], params["top"]], -1).to(points.dtype)
-        high = low + torch.stack([params["width"], params["height"]], -1).to(points.dtype) - 1
-        return torch.maximum(torch.minimum(mapped, high.view(-1, 1, 1, 2)), low.view(-1, 1, 1, 2))
+        x = G.box_points(columns, params["left"], params["width"], out_width)
+        y = G.box_points(rows, params["top"], params["height"], out_height)
+        return x, y
 
     def neutral_points(self, points, params, size):
         return _resize_points(points, size, self.size)
@@ -439,7 +454,7 @@ class RandomPerspective(GeometricTransform):
         return {"coefficients": G.perspective_coefficients(starts, ends)}
 
     def source_points(self, points, params, size, on_grid):
-        return G.homography_points(points, params["coefficients"])
+        return G.homography_points(*points, params["coefficients"])
 
 
 def _per_axis(name, value):
@@ -489,4 +504,4 @@ class RandomElasticTransform(GeometricTransform):
         return {"displacement": torch.cat(axes, 1)}
 
     def source_points(self, points, params, size, on_grid):
-        return G.displace_points(points, params["displacement"], on_grid)
+        return G.displace_points(*points, params["displacement"], on_grid)

@@ -141,10 +141,11 @@ def test_random_perspective_is_torchvisions_perspective(rgb):
     transform = RandomPerspective(distortion_scale=0.6, p=1.0, fill_value=0.0)
     params = transform.draw(rgb.shape, generator())
     out = transform.transform(rgb, params)
-    points = G.homography_points(G.pixel_grid(12, 28, 28, "cpu"), params["coefficients"])
+    columns, rows = G.homography_points(*G.pixel_grid(28, 28, "cpu"), params["coefficients"])
     # Where the source is inside the image both interpolate the same pixels; at the
     # edge torchvision blends with the fill, kaug fills (Keras's constant mode).
-    inside = ((points >= 0) & (points <= 27)).all(-1).unsqueeze(1).expand_as(out)
+    inside = (columns >= 0) & (columns <= 27) & (rows >= 0) & (rows <= 27)
+    inside = inside.unsqueeze(1).expand_as(out)
     for i, image in enumerate(rgb):
         coefficients = params["coefficients"][i].tolist()
         expected = TF.perspective(image, None, None, fill=0.0, coefficients=coefficients)
@@ -178,8 +179,9 @@ def test_elastic_is_torchvisions_elastic_given_the_field(rgb):
     out = transform.transform(rgb, params)
     # torchvision's field is in grid_sample units: 2 / size per pixel.
     normalized = params["displacement"].permute(0, 2, 3, 1) * (2.0 / 28)
-    points = G.pixel_grid(12, 28, 28, "cpu") + params["displacement"].permute(0, 2, 3, 1)
-    inside = ((points >= 0) & (points <= 27)).all(-1).unsqueeze(1).expand_as(out)
+    columns, rows = G.displace_points(*G.pixel_grid(28, 28, "cpu"), params["displacement"], True)
+    inside = (columns >= 0) & (columns <= 27) & (rows >= 0) & (rows <= 27)
+    inside = inside.unsqueeze(1).expand_as(out)
     for i, image in enumerate(rgb):
         expected = TF.elastic(image, normalized[i : i + 1], fill=0.0)
         torch.testing.assert_close(out[i][inside[i]], expected[inside[i]], atol=1e-2, rtol=0)
