@@ -96,3 +96,51 @@ def test_jpegs_decoded_by_nvjpeg_are_close_to_pils(mnist, tmp_path):
         torch.testing.assert_close(labels_a.cpu(), labels_b)
         diff = (a.cpu() - b).abs()
         assert diff.mean() < 1.0 and diff.max() <= 32, (diff.mean(), diff.max())
+
+
+def catalogue():
+    from kaug import transforms as T
+
+    return {
+        "RandomCrop": T.RandomCrop(24, padding=4, fill_mode="reflect"),
+        "RandomResizedCrop": T.RandomResizedCrop((20, 30)),
+        "RandomPerspective": T.RandomPerspective(p=0.7),
+        "RandomElasticTransform": T.RandomElasticTransform(alpha=40.0, sigma=4.0),
+        "RandAugment": T.RandAugment(),
+        "AugMix": T.AugMix(),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(catalogue()))
+def test_catalogue_transforms_agree_given_the_same_draws(mnist, name):
+    transform = catalogue()[name]
+    digits = torch.from_numpy(mnist["x_train"][:48].astype("float32")).view(3, 16, 28, 28)
+    x = torch.stack([digits[0], 30 + 0.7 * digits[1], 220 - 0.6 * digits[2]], 1)
+    params = transform.draw(x.shape, torch.Generator().manual_seed(0))
+    cpu = transform.transform(x, params)
+    gpu = transform.transform(x.cuda(), {key: value.cuda() for key, value in params.items()})
+    assert gpu.device.type == "cuda" and gpu.shape == cpu.shape
+    assert torch.mean(((gpu.cpu() - cpu).abs() > 1e-2).float()) <= 0.01  # nearest ties
+
+
+def test_a_fused_geometric_run_with_mixup_never_blocks_the_host(digits):
+    from kaug import transforms as T
+
+    gen = ImageDataGenerator(
+        transforms=[
+            T.RandomCrop(28, padding=4),
+            T.RandomPerspective(p=0.5),
+            T.RandomResizedCrop(24),
+            T.RandomElasticTransform(),
+            T.MixUp(num_classes=64),
+        ],  # fmt: skip
+        rescale=1 / 255,
+    )
+    loader = gen.flow(digits, np.arange(len(digits)), batch_size=16, seed=0)
+    next(iter(loader))
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        served = list(loader.epoch())
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert len(served) == 4 and served[0][0].shape == (16, 24, 24, 1)
