@@ -15,7 +15,7 @@ from kaug._tensors import from_nchw
 from kaug.batch import Batch
 from kaug.data.io import to_uint8_images
 from kaug.standardize import Standardizer
-from kaug.transforms.geometric import GeometricTransform, call_stages
+from kaug.transforms.geometric import GeometricTransform, KerasWarp, call_stages
 from kaug.transforms.keras import KerasAugmentation
 
 DTYPES = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64}
@@ -72,17 +72,23 @@ class Pipeline:
         """Random augmentation of a `Batch`: the Keras stage (its geometry moves the
         masks too: nearest sampling, 0 outside), then the extra transforms in order,
         each seeing what it declares (`apply` the images, `apply_batch` the whole
-        batch). Images come out in the compute dtype."""
+        batch). When the Keras stage only moves pixels and `transforms` opens with
+        geometric ones, its warp joins their run: one resampling for all of them.
+        Images come out in the compute dtype."""
         x = batch.images
         if x.is_floating_point() and x.dtype != self.compute_dtype:
             x = x.to(self.compute_dtype)  # integer images convert inside the warp
-        if self.augmentation.is_identity:
+        batch = batch.replace(images=x)
+        keras, runs = self.augmentation, geometric_runs(self.transforms)
+        if not keras.is_identity and keras.is_geometric_only and runs and isinstance(runs[0], list):
+            runs[0] = [KerasWarp(keras), *runs[0]]  # the Keras warp joins the crops after it
+        elif keras.is_identity:
             batch = batch.replace(images=x.to(self.compute_dtype))
         else:
-            batch = self.augmentation.call_batch(batch.replace(images=x), generator)
-        for run in geometric_runs(self.transforms):
+            batch = keras.call_batch(batch, generator)
+        for run in runs:
             if isinstance(run, list):  # adjacent geometric transforms: one resampling
-                batch = call_stages(run, batch, generator)
+                batch = call_stages(run, batch, generator, self.compute_dtype)
             else:
                 batch = run.call_batch(batch, generator)
         return batch

@@ -158,3 +158,35 @@ def test_transforms_are_held_to_the_fields_they_declare():
     mixed = MixPairs().call_batch(Batch(images, labels=labels), generator)
     torch.testing.assert_close(mixed.labels.sum(1), torch.ones(6))  # mixed labels still sum to 1
     assert KerasAugmentation.writes == ("images", "masks") and BatchTransform.writes == ("images",)
+
+
+@pytest.mark.parametrize("photometric", [False, True])
+def test_the_keras_warp_joins_the_geometric_run_after_it(mnist, monkeypatch, photometric):
+    """Rotation, zoom and flips fold into the crop run that follows them (one
+    grid_sample for the images, one for the masks), with the same draws, fill and
+    output as the Keras stage then the run; a channel shift keeps them apart."""
+    from kaug.functional import geometric as G
+    from kaug.sampling import make_generator
+    from kaug.transforms import RandomCrop
+    from kaug.transforms.geometric import call_stages
+
+    keras_settings = dict(rotation_range=30, zoom_range=0.2, horizontal_flip=True,
+                          fill_mode="constant", cval=7.0, interpolation_order=0,
+                          channel_shift_range=20.0 if photometric else 0.0)  # fmt: skip
+    crops = [RandomCrop(24, padding=3, fill_value=2.0), RandomCrop(20, fill_mode="reflect")]
+    datagen = ImageDataGenerator(**keras_settings, transforms=crops, device="cpu")
+    x = torch.from_numpy(mnist["x_train"][:32]).unsqueeze(1)
+    masks = (x > 127).to(torch.uint8)
+    calls = []
+    grid_sample = torch.nn.functional.grid_sample
+    monkeypatch.setattr(G.F, "grid_sample", lambda *a, **k: calls.append(1) or grid_sample(*a, **k))
+    served = datagen._pipeline.augment_batch(Batch(x, masks), make_generator("cpu", 5))
+    assert len(calls) == (4 if photometric else 2)
+    generator = make_generator("cpu", 5)
+    stage = KerasAugmentation(**keras_settings)
+    stepped = call_stages(crops, stage.call_batch(Batch(x, masks), generator), generator)
+    assert served.images.shape == (32, 1, 20, 20)
+    assert torch.equal(served.images, stepped.images)
+    assert torch.equal(served.masks, stepped.masks)
+    if not photometric:
+        assert torch.equal(served.masks, (served.images > 127).to(torch.uint8))

@@ -144,18 +144,19 @@ def draw_stages(transforms, shape, generator):
     return stages
 
 
-def warp_stages(batch, stages):
+def warp_stages(batch, stages, dtype=torch.float32):
     """Apply a run of geometric transforms with their params as one resampling.
 
     The output grid's points go through each stage's map, last stage first, and
     are folded into that stage's input by its `fill_mode`; a point that leaves a
     "constant" stage's input takes that stage's `fill_value` (the outermost such
     stage's). The images are then sampled once (bilinear if any stage is), the
-    masks once (nearest, 0 where the images are filled).
+    masks once (nearest, 0 where the images are filled). Integer images come out
+    in `dtype`, floating ones in their own.
     """
     x = batch.images
     if not x.is_floating_point():
-        x = x.to(torch.float32)
+        x = x.to(dtype)
     size = tuple(x.shape[2:])
     sizes = [size]
     for transform, _ in stages:
@@ -222,9 +223,36 @@ def _untouched(active, size, out_size):
     return untouched
 
 
-def call_stages(transforms, batch, generator):
+def call_stages(transforms, batch, generator, dtype=torch.float32):
     """A run of geometric transforms on a `Batch`: drawn in order, warped once."""
-    return warp_stages(batch, draw_stages(transforms, batch.images.shape, generator))
+    return warp_stages(batch, draw_stages(transforms, batch.images.shape, generator), dtype)
+
+
+class KerasWarp(GeometricTransform):
+    """The rotation, shift, shear, zoom and flips of a `KerasAugmentation` as the first
+    stage of a geometric run, when the stage has nothing photometric (channel shift
+    and brightness must see the whole warped image): the pipeline then resamples
+    once for the Keras warp and the crops after it. Same draws, same fill, same
+    interpolation as the stage alone. Made by the pipeline, not registered.
+    """
+
+    def __init__(self, augmentation):
+        super().__init__(
+            augmentation.fill_mode,
+            augmentation.cval,
+            "bilinear" if augmentation.interpolation_order else "nearest",
+            augmentation.p,
+        )
+        self.augmentation = augmentation
+
+    def draw(self, shape, generator):
+        return self.augmentation.draw(shape, generator)
+
+    def is_identity(self, size):
+        return self.augmentation.is_identity
+
+    def source_points(self, points, params, size, on_grid):
+        return G.affine_points(*points, self.augmentation.matrix(params, *size))
 
 
 def _shift(points, dx, dy):

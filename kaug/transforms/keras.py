@@ -233,17 +233,30 @@ class KerasAugmentation(BatchTransform):
         dtype = torch.promote_types(x.dtype, self._dtype) if x.is_floating_point() else self._dtype
         if "theta" not in params:
             return F.flip(x.to(dtype), *flips)
-        # grid_sample reads (B, C, H, W)-contiguous input ~20% faster than a
-        # channels-last view; the dtype conversion makes the copy in passing.
+        # grid_sample reads (B, C, H, W)-contiguous input fastest; the dtype
+        # conversion makes the copy in passing.
         x = x.to(dtype, memory_format=torch.contiguous_format)
-        no_flip = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
-        matrix = F.keras_affine_matrix(
-            *(params[key] for key in GEOMETRIC_DEFAULTS),
-            *(no_flip if flip is None else flip for flip in flips),
-            height=x.shape[2],
-            width=x.shape[3],
-        )
+        matrix = self.matrix(params, *x.shape[2:])
         return F.warp(x, matrix, self.fill_mode, cval, order)
+
+    @property
+    def is_geometric_only(self):
+        """True when the stage only moves pixels (no channel shift, no brightness): it
+        can then join a run of geometric transforms as one resampling."""
+        return not self.channel_shift_range and self.brightness_range is None
+
+    def matrix(self, params, height, width):
+        """(B, 2, 3) output-to-input maps of the drawn rotation, shift, shear, zoom and
+        flips (the identity where `params`, non-empty, leaves them out)."""
+        drawn = next(iter(params.values()))
+        no_flip = torch.zeros(drawn.shape[0], dtype=torch.bool, device=drawn.device)
+        flips = [params.get(key, no_flip) for key in FLIP_KEYS]
+        if "theta" in params:
+            geometric = [params[key] for key in GEOMETRIC_DEFAULTS]
+        else:
+            zeros = torch.zeros(drawn.shape[0], device=drawn.device)
+            geometric = [zeros + default for default in GEOMETRIC_DEFAULTS.values()]
+        return F.keras_affine_matrix(*geometric, *flips, height=height, width=width)
 
     @staticmethod
     def params_from_keras(transform_parameters, device):
