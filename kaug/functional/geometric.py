@@ -127,6 +127,20 @@ def warp(x, matrix, fill_mode="nearest", cval=0.0, order=1):
     return resample(x, columns, rows, fill_mode, cval, order)
 
 
+def warp_zeros(x, matrix, order=1):
+    """`warp` with torchvision's edge instead of Keras's: 0 wherever the sample falls
+    outside the image, nearest ties rounded half to even, bilinear blending with the
+    0 beyond the edge (torchvision's `affine` with no fill). One separable grid and
+    one `grid_sample`: the policies' (RandAugment's, AugMix's) geometric operations.
+    """
+    if not x.is_floating_point():
+        x = x.to(torch.float32)
+    _, _, height, width = x.shape
+    grid = _grid(_to_normalized(matrix, height, width), height, width, x.dtype)
+    mode = "nearest" if order == 0 else "bilinear"
+    return F.grid_sample(x, grid, mode, "zeros", align_corners=False)
+
+
 # Points are (columns, rows): two tensors of pixel coordinates (x, y) broadcasting to
 # (B, h, w). Kept apart and broadcast, maps along one axis (crops, resizes) cost a
 # row or a column per image, not a whole grid; only a map that mixes the axes (a

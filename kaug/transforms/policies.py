@@ -13,7 +13,7 @@ import torch
 
 from kaug._checks import check_bool, check_choice, check_int, check_number, invalid
 from kaug.functional import color
-from kaug.functional.geometric import warp
+from kaug.functional.geometric import warp_zeros
 from kaug.sampling import bernoulli, dirichlet
 from kaug.transforms.base import register_transform
 from kaug.transforms.color import ValueRangeTransform
@@ -135,8 +135,7 @@ class _Policy(ValueRangeTransform):
         """Operation `ops[index]` on images that all drew it."""
         name = self.ops[index]
         if name in GEOMETRIC:
-            matrices = self.matrices(x, ops, magnitude)
-            return warp(x, matrices, "constant", 0.0, order=self.interpolation_order)
+            return warp_zeros(x, self.matrices(x, ops, magnitude), self.interpolation_order)
         if name in BLENDS:
             return BLENDS[name](x, 1 + magnitude, bound)
         if name == "Posterize":
@@ -167,9 +166,11 @@ class _Policy(ValueRangeTransform):
         c, d = sin + shear_y, cos
         tx, ty = chosen("TranslateX", m, zero), chosen("TranslateY", m, zero)
         tx, ty = torch.trunc(tx), torch.trunc(ty)  # whole pixels, as torchvision
-        ox, oy = (width - 1) / 2.0, (height - 1) / 2.0  # rotation about the centre; shear
-        offset_x = ox - (cos * ox - sin * oy) - tx  # about the top-left corner, as
-        offset_y = oy - (sin * ox + cos * oy) - ty  # torchvision's
+        # Rotation about the centre; shear about the top-left pixel's outer corner,
+        # (-0.5, -0.5) in pixel centres, as torchvision's `affine(center=[0, 0])`.
+        ox, oy = (width - 1) / 2.0, (height - 1) / 2.0
+        offset_x = ox - (cos * ox - sin * oy) - tx + 0.5 * shear_x
+        offset_y = oy - (sin * ox + cos * oy) - ty + 0.5 * shear_y
         return torch.stack([a, b, offset_x, c, d, offset_y], -1).view(-1, 2, 3).to(x.dtype)
 
 

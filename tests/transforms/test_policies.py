@@ -104,7 +104,9 @@ def test_geometric_operations_agree_with_torchvision_up_to_nearest_ties(rgb, op)
         )
         reference = TF.affine(rgb, 0.0, [0, 0], 1.0, shear, center=[0, 0])
     agree = (forced(policy, rgb, op) == reference).float().mean()
-    assert agree > 0.9  # pixels whose source falls on a half-pixel tie may round apart
+    # A shear of 0.2 puts whole rows exactly on half-pixel ties, which float
+    # rounding may tip apart; the rotation has none here and agrees on every pixel.
+    assert agree == 1.0 if op == "Rotate" else agree > 0.985
 
 
 def test_policies_run_on_the_whole_batch_with_p(rgb):
