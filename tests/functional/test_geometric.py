@@ -1,4 +1,5 @@
-"""The warp kernel against Keras's legacy `apply_affine_transform` (scipy)."""
+"""The warp kernel against Keras's legacy `apply_affine_transform` (scipy); the point maps
+of crops, resizes and perspectives against torchvision's."""
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ from hypothesis import strategies as st
 from keras.src.legacy.preprocessing.image import apply_affine_transform
 
 from kaug.functional import flip, keras_affine_matrix, warp
+from kaug.functional import geometric as G
 
 FILL_MODES = ["constant", "nearest", "reflect", "wrap"]
 
@@ -237,3 +239,48 @@ def test_flip_is_exact_per_image(digits):
     assert torch.equal(out[0], x[0].flip(-1)) and torch.equal(out[1], x[1])
     out = flip(x, None, which)
     assert torch.equal(out[2], x[2].flip(-2)) and torch.equal(out[3], x[3])
+
+
+def test_perspective_coefficients_are_torchvisions():
+    from torchvision.transforms.v2.functional._geometry import _get_perspective_coeffs
+
+    starts = torch.tensor([[0, 0], [27, 0], [27, 27], [0, 27]], dtype=torch.float64)
+    ends = (
+        starts
+        + torch.randint(-6, 7, (50, 4, 2), generator=torch.Generator().manual_seed(0)).double()
+    )
+    ours = G.perspective_coefficients(starts.expand(50, 4, 2), ends)
+    for i in range(50):
+        expected = _get_perspective_coeffs(starts.tolist(), ends[i].tolist())
+        np.testing.assert_allclose(ours[i].numpy(), expected, rtol=1e-4, atol=1e-6)
+    degenerate = torch.zeros(1, 4, 2, dtype=torch.float64)  # every corner in one point
+    identity = [1.0, 0, 0, 0, 1.0, 0, 0, 0]
+    assert G.perspective_coefficients(starts.expand(1, 4, 2), degenerate)[0].tolist() == identity
+
+
+def test_a_perspective_never_maps_to_nan():
+    """Points on a homography's horizon (denominator 0: column 0 here, where the x
+    numerator is 0 too, so 0 / 0) are sent far outside, to be filled, not to NaN."""
+    coefficients = torch.tensor([[1.0, 0, -0.5, 0, 1.0, 0, -2.0, 0]])
+    columns, rows = G.homography_points(*G.pixel_grid(6, 6, "cpu"), coefficients)
+    assert torch.isfinite(columns).all() and torch.isfinite(rows).all()
+    assert (columns[..., 0].abs() >= 1e5).all()  # outside any image
+    out = G.resample(torch.ones(1, 1, 6, 6), columns, rows, "constant", cval=-1.0)
+    assert (out[..., 0] == -1).all() and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("box", [(3, 5, 7, 9), (0, 0, 28, 28), (10, 2, 18, 4)])
+@pytest.mark.parametrize("out_size", [(12, 20), (40, 33)])
+def test_box_points_resize_the_box_as_interpolate(mnist, box, out_size):
+    """A box of the image resized to out_size equals `interpolate` on the cropped box
+    (bilinear, half-pixel centres, no antialiasing), up- and downscaling."""
+    top, left, height, width = box
+    x = torch.from_numpy(mnist["x_train"][:4].astype("float32")).unsqueeze(1)
+    columns, rows = G.pixel_grid(*out_size, "cpu")
+    t = lambda v: torch.full((4,), float(v))  # noqa: E731
+    columns = G.box_points(columns, t(left), t(width), out_size[1])
+    rows = G.box_points(rows, t(top), t(height), out_size[0])
+    out = G.sample_points(x, columns, rows, order=1)
+    crop = x[..., top : top + height, left : left + width]
+    expected = torch.nn.functional.interpolate(crop, out_size, mode="bilinear")
+    torch.testing.assert_close(out, expected, atol=1e-3, rtol=0)

@@ -123,20 +123,6 @@ def test_random_resized_crop_boxes_are_drawn_as_torchvisions():
     assert inside.all()
 
 
-def test_perspective_coefficients_are_torchvisions():
-    from torchvision.transforms.v2.functional._geometry import _get_perspective_coeffs
-
-    starts = torch.tensor([[0, 0], [27, 0], [27, 27], [0, 27]], dtype=torch.float64)
-    ends = starts + torch.randint(-6, 7, (50, 4, 2), generator=generator()).double()
-    ours = G.perspective_coefficients(starts.expand(50, 4, 2), ends)
-    for i in range(50):
-        expected = _get_perspective_coeffs(starts.tolist(), ends[i].tolist())
-        np.testing.assert_allclose(ours[i].numpy(), expected, rtol=1e-4, atol=1e-6)
-    degenerate = torch.zeros(1, 4, 2, dtype=torch.float64)  # every corner in one point
-    identity = [1.0, 0, 0, 0, 1.0, 0, 0, 0]
-    assert G.perspective_coefficients(starts.expand(1, 4, 2), degenerate)[0].tolist() == identity
-
-
 def test_random_perspective_is_torchvisions_perspective(rgb):
     transform = RandomPerspective(distortion_scale=0.6, p=1.0, fill_value=0.0)
     params = transform.draw(rgb.shape, generator())
