@@ -279,15 +279,21 @@ class AugMix(_Policy):
         }
 
     def apply_in_range(self, x, params, bound):
-        def per_image(share):
-            return share.to(x.dtype).view(-1, 1, 1, 1)
+        """All chains advance together: the batch repeated once per chain (chain-major),
+        one grouped op per step, so a batch reads the group sizes `depth` times, not
+        `mixture_width * depth`."""
+        batch, width = x.shape[0], self.mixture_width
 
-        mix = per_image(params["original"]) * x
-        for chain in range(self.mixture_width):
-            augmented = x
-            for step in range(params["ops"].shape[2]):
-                ops, bins = params["ops"][:, chain, step], params["bins"][:, chain, step]
-                magnitude = self.magnitudes(x, ops, bins, params["negative"][:, chain, step])
-                augmented = self.step(augmented, ops, magnitude, bound)
-            mix = mix + per_image(params["weights"][:, chain]) * augmented
-        return mix.clamp(0, bound)
+        def chain_major(values):  # (B, width, ...) -> (width * B, ...)
+            return values.transpose(0, 1).reshape(width * batch, *values.shape[2:])
+
+        ops, bins, negative = (chain_major(params[key]) for key in ("ops", "bins", "negative"))
+        chains = x.repeat(width, 1, 1, 1)
+        for step in range(ops.shape[1]):
+            magnitude = self.magnitudes(x, ops[:, step], bins[:, step], negative[:, step])
+            chains = self.step(chains, ops[:, step], magnitude, bound)
+        weights = chain_major(params["weights"]).to(x.dtype).view(width, batch, 1, 1, 1)
+        mix = params["original"].to(x.dtype).view(-1, 1, 1, 1) * x
+        for weight, chain in zip(weights, chains.view(width, *x.shape), strict=True):
+            mix.addcmul_(weight, chain)  # in place: no width-sized temporary
+        return mix.clamp_(0, bound)
