@@ -85,7 +85,8 @@ def hsv_to_rgb(hsv):
     0, 1)` with `k = (n + 6 h) mod 6` for n = 5, 3, 1 (the sector formula without a
     per-pixel table lookup)."""
     h, s, v = hsv[:, :1], hsv[:, 1:2], hsv[:, 2:3]
-    offsets = torch.tensor([5.0, 3.0, 1.0], dtype=hsv.dtype, device=hsv.device).view(1, 3, 1, 1)
+    # 5, 3, 1, made on the device (a tensor from a list is a host-to-device copy).
+    offsets = 5 - 2 * torch.arange(3, dtype=hsv.dtype, device=hsv.device).view(1, 3, 1, 1)
     k = torch.remainder(offsets + 6 * h, 6)
     ramp = torch.minimum(k, 4 - k).clamp(0, 1)
     return (v - v * s * ramp).clamp(0, 1)

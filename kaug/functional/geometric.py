@@ -246,7 +246,8 @@ def perspective_coefficients(startpoints, endpoints):
     b = torch.stack([sx, sy], 2).reshape(-1, 8)
     solution, info = torch.linalg.solve_ex(a, b)
     good = (info == 0) & torch.isfinite(solution).all(-1)
-    identity = torch.tensor([1.0, 0, 0, 0, 1.0, 0, 0, 0], dtype=torch.float64, device=a.device)
+    # [1, 0, 0, 0, 1, 0, 0, 0], made on the device (a tensor from a list is a copy).
+    identity = torch.eye(3, dtype=torch.float64, device=a.device).flatten()[:8]
     return torch.where(good.unsqueeze(-1), solution, identity)
 
 

@@ -204,7 +204,8 @@ def _fills(outside, fill, leaves, value, dtype):
     if outside is None:
         return leaves, value
     if isinstance(fill, torch.Tensor) or fill != value:
-        fill = torch.as_tensor(fill, dtype=dtype, device=leaves.device)
+        if not isinstance(fill, torch.Tensor):  # made on the device: no host copy
+            fill = torch.full((), fill, dtype=dtype, device=leaves.device)
         fill = torch.where(leaves & ~outside, value, fill)
     return outside | leaves, fill
 
