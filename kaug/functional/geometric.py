@@ -219,14 +219,16 @@ def affine_points(columns, rows, matrix):
 
 
 def box_points(coords, start, length, out_length):
-    """Coordinates of an `out_length` output along one axis sampling per-image boxes
-    [start, start + length) of the input ((B,) tensors): a resize with half-pixel
-    centres, clamped to the box, as `interpolate(align_corners=False)` resizes a
-    cropped box. A box of the output's length is a plain crop."""
-    start = start.to(coords.dtype).view(-1, 1, 1)
-    length = length.to(coords.dtype).view(-1, 1, 1)
+    """Coordinates of an `out_length` output along one axis sampling boxes
+    [start, start + length) of the input (per image as (B,) tensors, or one box as
+    Python numbers): a resize with half-pixel centres, clamped to the box, as
+    `interpolate(align_corners=False)` resizes a cropped box. A box of the output's
+    length is a plain crop; a box of the whole input, a resize."""
+    if isinstance(start, torch.Tensor):
+        start = start.to(coords.dtype).view(-1, 1, 1)
+        length = length.to(coords.dtype).view(-1, 1, 1)
     inside = ((coords + 0.5) * (length / out_length) - 0.5).clamp(min=0)
-    return start + torch.minimum(inside, length - 1)
+    return start + inside.clamp(max=length - 1)
 
 
 def perspective_coefficients(startpoints, endpoints):

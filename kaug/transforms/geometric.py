@@ -266,11 +266,8 @@ def _shift(points, dx, dy):
 
 def _resize_points(points, size, out_size):
     """Points of an `out_size` output sampling a whole `size` input (a resize)."""
-    (height, width), (out_height, out_width) = size, out_size
-    columns, rows = points
-    x = ((columns + 0.5) * (width / out_width) - 0.5).clamp(0, width - 1)
-    y = ((rows + 0.5) * (height / out_height) - 0.5).clamp(0, height - 1)
-    return x, y
+    (height, width), (out_height, out_width), (columns, rows) = size, out_size, points
+    return G.box_points(columns, 0, width, out_width), G.box_points(rows, 0, height, out_height)
 
 
 @register_transform
