@@ -34,6 +34,27 @@ def uniform(shape, generator, low=0.0, high=1.0, dtype=torch.float32):
     return low + (high - low) * u
 
 
+def box_tries(shape, scale, ratio, generator, tries=10):
+    """torchvision's candidate boxes (RandomResizedCrop's, RandomErasing's): `tries` per
+    image of a (B, C, H, W) batch, the area a share uniform in `scale` of the image's,
+    the aspect ratio log-uniform in `ratio`.
+
+    Returns:
+        ((B, tries) round(sqrt(area * ratio)), (B, tries) round(sqrt(area / ratio))),
+        as floats.
+    """
+    batch, _, height, width = shape
+    area = height * width * uniform((batch, tries), generator, *scale)
+    aspect = torch.exp(uniform((batch, tries), generator, *(math.log(r) for r in ratio)))
+    return torch.round(torch.sqrt(area * aspect)), torch.round(torch.sqrt(area / aspect))
+
+
+def first_fit(fits):
+    """For (B, tries) bool `fits`: (B,) whether any try fits, and (B, 1) the index of
+    the first that does (0 where none does)."""
+    return fits.any(1), fits.float().argmax(1, keepdim=True)
+
+
 def bernoulli(shape, generator, p=0.5):
     """Boolean draws, True with probability `p`."""
     return uniform(shape, generator) < p

@@ -12,7 +12,7 @@ import torch
 
 from kaug._checks import check_int, check_number, check_pair, invalid, is_number, scalar
 from kaug.functional import blur, color
-from kaug.sampling import uniform
+from kaug.sampling import box_tries, first_fit, uniform
 from kaug.transforms.base import BatchTransform, register_transform
 
 
@@ -330,16 +330,10 @@ class RandomErasing(BatchTransform):
 
     def sample(self, shape, generator, tries=10):
         batch, _, height, width = shape
-        area = height * width * uniform((batch, tries), generator, *self.scale)
-        log_ratio = uniform((batch, tries), generator, *(math.log(r) for r in self.ratio))
-        aspect = torch.exp(log_ratio)
-        h = torch.round(torch.sqrt(area * aspect)).long()
-        w = torch.round(torch.sqrt(area / aspect)).long()
-        fits = (h < height) & (w < width) & (h > 0) & (w > 0)
-        first = torch.where(fits.any(1), fits.float().argmax(1), 0)
-        pick = first.view(-1, 1)
-        h = torch.where(fits.any(1), h.gather(1, pick).view(-1), 0)
-        w = torch.where(fits.any(1), w.gather(1, pick).view(-1), 0)
+        h, w = (side.long() for side in box_tries(shape, self.scale, self.ratio, generator, tries))
+        found, pick = first_fit((h < height) & (w < width) & (h > 0) & (w > 0))
+        h = torch.where(found, h.gather(1, pick).view(-1), 0)
+        w = torch.where(found, w.gather(1, pick).view(-1), 0)
         top = (uniform((batch,), generator) * (height - h + 1)).long().clamp(max=height - 1)
         left = (uniform((batch,), generator) * (width - w + 1)).long().clamp(max=width - 1)
         value = torch.full((batch,), self.value, device=generator.device)

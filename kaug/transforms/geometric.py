@@ -10,8 +10,6 @@ once; masks follow the same points with nearest sampling, 0 where the images get
 geometric transforms this way; alone, each is one run of its own.
 """
 
-import math
-
 import torch
 
 from kaug._checks import (
@@ -27,7 +25,7 @@ from kaug._checks import (
 from kaug.batch import Batch
 from kaug.functional import geometric as G
 from kaug.functional.blur import gaussian_blur
-from kaug.sampling import bernoulli, uniform
+from kaug.sampling import bernoulli, box_tries, first_fit, uniform
 from kaug.transforms.base import BatchTransform, register_transform
 
 INTERPOLATIONS = ("nearest", "bilinear")
@@ -414,14 +412,8 @@ class RandomResizedCrop(GeometricTransform):
 
     def sample(self, shape, generator, tries=10):
         batch, _, height, width = shape
-        area = height * width * uniform((batch, tries), generator, *self.scale)
-        log_ratio = uniform((batch, tries), generator, *(math.log(r) for r in self.ratio))
-        aspect = torch.exp(log_ratio)
-        w = torch.round(torch.sqrt(area * aspect))
-        h = torch.round(torch.sqrt(area / aspect))
-        fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
-        found = fits.any(1)
-        pick = fits.float().argmax(1, keepdim=True)  # the first try that fits
+        w, h = box_tries(shape, self.scale, self.ratio, generator, tries)
+        found, pick = first_fit((w > 0) & (w <= width) & (h > 0) & (h <= height))
         fallback_height, fallback_width = self.fallback(height, width)
         h = torch.where(found, h.gather(1, pick).view(-1), float(fallback_height))
         w = torch.where(found, w.gather(1, pick).view(-1), float(fallback_width))
