@@ -14,10 +14,13 @@ def gaussian_kernels(kernel_size, sigma):
 
 def gaussian_blur(x, kernel_size, sigma):
     """Blur each image with its own sigma ((B,) tensor), as torchvision's `gaussian_blur`
-    (reflect padding, an odd square kernel), in two separable passes for the batch."""
+    (reflect padding, an odd square kernel), in two separable passes for the batch.
+    A kernel wider than reflect padding allows (2 * the shorter side - 1) is cut to
+    that width."""
     batch, channels, height, width = x.shape
     if batch == 0:
         return x
+    kernel_size = min(kernel_size, 2 * min(height, width) - 1)
     kernels = gaussian_kernels(kernel_size, sigma.to(x.device, x.dtype))
     weights = kernels.repeat_interleave(channels, 0)  # (B * C, k)
     pad = kernel_size // 2

@@ -290,8 +290,7 @@ class RandomGaussianBlur(BatchTransform):
         return {"sigma": uniform((shape[0],), generator, low, high)}
 
     def apply(self, x, params):
-        size = min(self.kernel_size, 2 * min(x.shape[2:]) - 1)  # reflect padding's limit
-        return blur.gaussian_blur(x, size, params["sigma"])
+        return blur.gaussian_blur(x, self.kernel_size, params["sigma"])
 
 
 @register_transform

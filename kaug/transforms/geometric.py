@@ -513,9 +513,8 @@ class RandomElasticTransform(GeometricTransform):
         axes = []
         for axis in range(2):
             field, sigma = noise[:, axis : axis + 1], self.sigma[axis]
-            if sigma > 0 and batch:
+            if sigma > 0:
                 size = int(8 * sigma + 1) | 1  # torchvision's odd kernel
-                size = min(size, 2 * min(height, width) - 1)  # reflect padding's limit
                 sigmas = torch.full((batch,), sigma, device=generator.device)
                 field = gaussian_blur(field, size, sigmas)
             axes.append(field * (self.alpha[axis] / 2))
