@@ -80,10 +80,10 @@ class Pipeline:
             x = x.to(self.compute_dtype)  # integer images convert inside the warp
         batch = batch.replace(images=x)
         keras, runs = self.augmentation, geometric_runs(self.transforms)
-        if not keras.is_identity and keras.is_geometric_only and runs and isinstance(runs[0], list):
-            runs[0] = [KerasWarp(keras), *runs[0]]  # the Keras warp joins the crops after it
-        elif keras.is_identity:
+        if keras.is_identity:
             batch = batch.replace(images=x.to(self.compute_dtype))
+        elif keras.is_geometric_only and runs and isinstance(runs[0], list):
+            runs[0] = [KerasWarp(keras), *runs[0]]  # the Keras warp joins the crops after it
         else:
             batch = keras.call_batch(batch, generator)
         for run in runs:

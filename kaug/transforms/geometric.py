@@ -13,6 +13,7 @@ geometric transforms this way; alone, each is one run of its own.
 import torch
 
 from kaug._checks import (
+    check_bool,
     check_choice,
     check_fraction,
     check_int,
@@ -164,8 +165,8 @@ def warp_stages(batch, stages, dtype=torch.float32):
     ]
     if not active:
         return batch.replace(images=x)
-    dtype = torch.promote_types(x.dtype, torch.float32)
-    points = G.pixel_grid(*sizes[-1], x.device, dtype)
+    points_dtype = torch.promote_types(x.dtype, torch.float32)  # float16 images: float32 points
+    points = G.pixel_grid(*sizes[-1], x.device, points_dtype)
     outside, fill = None, None  # where the images show a stage's fill_value, and which
     on_grid = True
     for transform, params, (height, width) in reversed(active):
@@ -177,16 +178,17 @@ def warp_stages(batch, stages, dtype=torch.float32):
     order = 1 if any(t.interpolation == "bilinear" for t, _, _ in active) else 0
     x = x.contiguous()  # grid_sample reads (B, C, H, W)-contiguous input fastest
     images = G.sample_points(x, *points, order)  # the points are folded in already
-    masks = batch.masks
-    if masks is not None:
-        masks = G.sample_points(masks.to(dtype).contiguous(), *points, order=0)
     if outside is not None:
         if isinstance(fill, torch.Tensor):
             images = torch.where(outside.unsqueeze(1), fill.unsqueeze(1), images)
         else:  # one value: in place, on the fresh output
             images = images.masked_fill_(outside.unsqueeze(1), fill)
-        masks = None if masks is None else masks.masked_fill(outside.unsqueeze(1), 0)
-    masks = None if masks is None else masks.to(batch.masks.dtype)
+    masks = batch.masks
+    if masks is not None:
+        moved = G.sample_points(masks.to(points_dtype).contiguous(), *points, order=0)
+        if outside is not None:
+            moved = moved.masked_fill_(outside.unsqueeze(1), 0)
+        masks = moved.to(masks.dtype)
     untouched = _untouched(active, size, sizes[-1])
     if untouched is not None:  # exactly as they came, not resampled in place
         images = torch.where(untouched.view(-1, 1, 1, 1), x, images)
@@ -290,7 +292,7 @@ class RandomCrop(GeometricTransform):
         super().__init__(fill_mode, fill_value, "nearest", p)
         self.size = check_size("size", size)
         self.padding = check_padding(padding)
-        self.pad_if_needed = bool(pad_if_needed)
+        self.pad_if_needed = check_bool("pad_if_needed", pad_if_needed)
 
     def output_size(self, height, width):
         return tuple(self.size)

@@ -221,7 +221,7 @@ class AugMix(_Policy):
     Dirichlet(alpha) weights and the mix with the image by a Beta(alpha, alpha) share.
 
     Every image draws its own chains, depths, operations, magnitudes and weights;
-    each step of every chain is one grouped batch op.
+    all chains advance together, each step one grouped batch op.
 
     Args:
         severity: 1 to 10, the magnitude bins drawn from.
@@ -252,9 +252,7 @@ class AugMix(_Policy):
         self.interpolation = check_choice("interpolation", interpolation, ("bilinear", "nearest"))
         self.interpolation_order = 1 if self.interpolation == "bilinear" else 0
 
-    @classmethod
-    def magnitude_table(cls, op, bins, height, width):
-        return None if op == "Identity" else augmix_magnitude_table(op, bins, height, width)
+    magnitude_table = staticmethod(augmix_magnitude_table)  # "Identity" has none
 
     def sample(self, shape, generator):
         batch, device = shape[0], generator.device

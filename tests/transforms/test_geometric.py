@@ -78,7 +78,8 @@ def test_random_crop_too_large_is_refused_by_name():
     with pytest.raises(ValueError, match=r"pad_if_needed=True.*Received: size=\[40, 40\]"):
         RandomCrop(40)(torch.zeros(1, 1, 28, 28), generator())
     for bad in ({"size": 0}, {"size": (3, 4, 5)}, {"size": 4, "padding": -1},
-                {"size": 4, "padding": (1, 2, 3)}, {"size": 4, "fill_mode": "edge"}):  # fmt: skip
+                {"size": 4, "padding": (1, 2, 3)}, {"size": 4, "fill_mode": "edge"},
+                {"size": 4, "pad_if_needed": "no"}):  # fmt: skip
         with pytest.raises(ValueError, match="Received"):
             RandomCrop(**bad)
 
