@@ -31,17 +31,18 @@ def load_mnist(path=None):
     if path:
         with np.load(path) as data:
             print(f"MNIST from {path}: {len(data['x_train'])} training digits")
-            return _shaped(data["x_train"], data["y_train"], data["x_test"], data["y_test"])
+            return keras_layout(data["x_train"], data["y_train"], data["x_test"], data["y_test"])
     print(
         "Training on kaug's built-in MNIST sample: 10,000 training and 2,000 test digits.\n"
         "For all 60,000: --data path/to/mnist.npz (or $KAUG_MNIST); an online "
         "keras.datasets.mnist.load_data() leaves one in ~/.keras/datasets."
     )
     (x_train, y_train), (x_test, y_test) = load_mnist_sample()
-    return _shaped(x_train, y_train, x_test, y_test)
+    return keras_layout(x_train, y_train, x_test, y_test)
 
 
-def _shaped(x_train, y_train, x_test, y_test):
+def keras_layout(x_train, y_train, x_test, y_test):
+    """The examples' layout: images with a channel axis (N, 28, 28, 1), int64 labels."""
     return (x_train[..., None], y_train.astype("int64")), (
         x_test[..., None],
         y_test.astype("int64"),

@@ -21,7 +21,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from mnist_data import parse_args  # noqa: E402
+from mnist_data import keras_layout, parse_args  # noqa: E402
 from train_mnist import EpochTimer, convnet  # noqa: E402
 
 from kaug import ImageDataGenerator  # noqa: E402
@@ -44,11 +44,7 @@ def load_fashion_mnist(path=None):
         )
         (x_train, y_train), (x_test, y_test) = load_fashion_mnist_sample()
         arrays = [x_train, y_train, x_test, y_test]
-    x_train, y_train, x_test, y_test = arrays
-    return (x_train[..., None], y_train.astype("int64")), (
-        x_test[..., None],
-        y_test.astype("int64"),
-    )
+    return keras_layout(*arrays)
 
 
 def generators():
