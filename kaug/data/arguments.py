@@ -78,6 +78,22 @@ def check_file_arguments(color_mode, on_error, interpolation, target_size, batch
     check_int("num_workers", num_workers, allow_none=True)
 
 
+def exact_labels(masks):
+    """Masks in a dtype torch holds exactly. uint64 (which torch would widen to
+    float64, rounding labels above 2**53) becomes int64, every label below 2**63
+    kept; a label of 2**63 or more is refused. (uint16 and uint32 widen exactly.)"""
+    uint64 = getattr(torch, "uint64", None)
+    if isinstance(masks, torch.Tensor) and masks.dtype == uint64:
+        masks = masks.cpu().numpy()
+    if not isinstance(masks, np.ndarray) or masks.dtype != np.uint64:
+        return masks
+    if masks.size and masks.max() >= 2**63:
+        raise invalid(
+            "masks", f"uint64 labels up to {masks.max()}", "must hold labels below 2**63"
+        )
+    return masks.astype(np.int64)
+
+
 def flow_arrays(x, y, sample_weight, masks, subset, validation_split, ignore_class_split,
                 data_format):  # fmt: skip
     """`flow`'s arrays checked and cut to `subset`: (x, y, sample_weight, extras) as CPU
@@ -85,7 +101,7 @@ def flow_arrays(x, y, sample_weight, masks, subset, validation_split, ignore_cla
     if masks is not None:
         if y is not None:
             raise invalid("masks", "an array", "replaces `y`: pass one or the other")
-        y = masks
+        y = masks = exact_labels(masks)
         if np.ndim(masks) not in (3, 4) or tuple(np.shape(masks))[:1] != tuple(np.shape(x))[:1]:
             raise ValueError(
                 "`masks` must be (N, H, W) or (N, H, W, K) arrays, one per image. "
@@ -108,8 +124,9 @@ def flow_arrays(x, y, sample_weight, masks, subset, validation_split, ignore_cla
             *[(f"x[1][{i}]", e) for i, e in enumerate(extras)],
         ]
     )
+    labels = None if masks is not None else y  # masks are no classes to balance
     x, y, sample_weight, *extras = split_arrays(
-        (x, y, sample_weight, *extras), y, subset, validation_split, ignore_class_split
+        (x, y, sample_weight, *extras), labels, subset, validation_split, ignore_class_split
     )
     if len(x) == 0:
         part = "" if subset is None else f" (its {subset!r} subset is empty)"

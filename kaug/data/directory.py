@@ -354,8 +354,8 @@ class FileLoader(LoaderBase):
         batch = Batch(x, masks=masks, labels=labels, sample_weight=weights)
         batch = pipeline.serve(batch, self._generator, self._augment, self._writer, indices)
         x = batch.images
-        if masks is not None:  # the targets, as a second generator of the masks gave them
-            y = from_nchw(batch.masks, pipeline.data_format).to(pipeline.dtype)
+        if masks is not None:  # the targets, in their decoded dtype: every label exact
+            y = from_nchw(batch.masks, pipeline.data_format)
             return (x, y) if batch.sample_weight is None else (x, y, batch.sample_weight)
         if self.class_mode is None:
             return x

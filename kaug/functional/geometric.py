@@ -115,16 +115,15 @@ def warp(x, matrix, fill_mode="nearest", cval=0.0, order=1):
     Returns:
         (B, C, H, W) floating tensor (x's dtype if floating, else float32).
     """
-    if not x.is_floating_point():
-        x = x.to(torch.float32)
+    x, dtype = _samplable(x)
     _, _, height, width = x.shape
     if order == 1 and fill_mode in ("nearest", "reflect"):
         # grid_sample's own padding modes are exactly scipy's for these two.
         grid = _grid(_to_normalized(matrix, height, width), height, width, x.dtype)
         padding = "border" if fill_mode == "nearest" else "reflection"
-        return F.grid_sample(x, grid, "bilinear", padding, align_corners=False)
+        return F.grid_sample(x, grid, "bilinear", padding, align_corners=False).to(dtype)
     columns, rows = affine_points(*pixel_grid(height, width, x.device, x.dtype), matrix)
-    return resample(x, columns, rows, fill_mode, cval, order)
+    return resample(x, columns, rows, fill_mode, cval, order).to(dtype)
 
 
 def warp_zeros(x, matrix, order=1):
@@ -132,13 +131,56 @@ def warp_zeros(x, matrix, order=1):
     outside the image, nearest ties rounded half to even, bilinear blending with the
     0 beyond the edge (torchvision's `affine` with no fill). One separable grid and
     one `grid_sample`: the policies' (RandAugment's, AugMix's) geometric operations.
+    Half-precision images are sampled in float32 (a float16 grid misplaces pixels).
     """
-    if not x.is_floating_point():
-        x = x.to(torch.float32)
+    x, dtype = _samplable(x)
     _, _, height, width = x.shape
     grid = _grid(_to_normalized(matrix, height, width), height, width, x.dtype)
     mode = "nearest" if order == 0 else "bilinear"
-    return F.grid_sample(x, grid, mode, "zeros", align_corners=False)
+    return F.grid_sample(x, grid, mode, "zeros", align_corners=False).to(dtype)
+
+
+def warp_labels_zeros(labels, matrix):
+    """Label masks through `warp_zeros`'s nearest sampling, exactly: each output pixel
+    takes the label of the very pixel `warp_zeros(..., order=0)` reads for the images
+    (the same grid through the same kernel, see `index_planes`), 0 outside."""
+    batch, _, height, width = labels.shape
+    planes = index_planes(batch, height, width, labels.device)
+    return gather_planes(labels, warp_zeros(planes, matrix, order=0))
+
+
+def _samplable(x):
+    """(x as a dtype grid_sample resamples faithfully, the dtype to return): integer
+    images are read as float32; float16/bfloat16 ones are sampled in float32, as a
+    grid in their precision is off by up to half a pixel at a thousand pixels."""
+    if x.dtype in (torch.float32, torch.float64):
+        return x, x.dtype
+    dtype = x.dtype if x.is_floating_point() else torch.float32
+    return x.to(torch.float32), dtype
+
+
+def index_planes(batch, height, width, device):
+    """(batch, 2, height, width) float32 planes holding each pixel's row + 1 and column
+    + 1 (exact in float32 up to 2**24 pixels a side; 0 is left for "outside").
+
+    Resampled with nearest sampling by any kernel (grid_sample, a kornia module), the
+    planes say which source pixel each output pixel read, or 0 where it read the
+    padding: `gather_planes` then moves labels of any dtype exactly as the kernel
+    moved the images."""
+    rows = torch.arange(1, height + 1, device=device, dtype=torch.float32)
+    cols = torch.arange(1, width + 1, device=device, dtype=torch.float32)
+    planes = torch.stack(torch.meshgrid(rows, cols, indexing="ij"))
+    return planes.unsqueeze(0).expand(batch, 2, height, width)
+
+
+def gather_planes(labels, planes):
+    """`labels` (B, K, H, W), any dtype, at the source pixels that resampled
+    `index_planes` name: exact values, 0 where the planes read padding (0)."""
+    height, width = labels.shape[2:]
+    rows, cols = planes.round().long().unbind(1)
+    outside = (rows < 1) | (cols < 1)
+    out = gather_points(labels, (cols - 1).clamp(0, width - 1), (rows - 1).clamp(0, height - 1))
+    return out.masked_fill(outside.unsqueeze(1), 0)
 
 
 # Points are (columns, rows): two tensors of pixel coordinates (x, y) broadcasting to
@@ -199,7 +241,9 @@ def resample(x, columns, rows, fill_mode="nearest", cval=0.0, order=1):
 
 def sample_points(x, columns, rows, order=1):
     """Sample a floating batch at points already inside the images (`fold_points`):
-    one `grid_sample`, nearest (ties rounded up) or bilinear."""
+    one `grid_sample`, nearest (ties rounded up) or bilinear. Half-precision images
+    are sampled in float32 and come back in their dtype."""
+    x, dtype = _samplable(x)
     batch, _, height, width = x.shape
     if order == 0:
         columns, rows = torch.floor(columns + 0.5), torch.floor(rows + 0.5)
@@ -209,7 +253,41 @@ def sample_points(x, columns, rows, order=1):
     shape = (batch, out_height, out_width)
     grid = torch.stack([grid_x.expand(shape), grid_y.expand(shape)], -1)
     mode = "nearest" if order == 0 else "bilinear"
-    return F.grid_sample(x, grid, mode, "border", align_corners=False)
+    return F.grid_sample(x, grid, mode, "border", align_corners=False).to(dtype)
+
+
+def gather_points(x, columns, rows):
+    """Nearest sampling (ties rounded up, as `sample_points(order=0)`) by indexing:
+    exact for any dtype, so label masks keep every value (a float grid_sample would
+    round int32/int64 labels above 2**24). Points (columns, rows) broadcast to
+    (B, h, w) and lie inside the images (`fold_points`); when they are separable
+    (columns (., 1, w), rows (., h, 1): crops, resizes) the rows and the columns are
+    gathered apart, each a small index."""
+    batch, channels, height, width = x.shape
+    cols = torch.floor(columns + 0.5).long().clamp(0, width - 1)
+    rows = torch.floor(rows + 0.5).long().clamp(0, height - 1)
+    out_height, out_width = torch.broadcast_shapes(cols.shape, rows.shape)[1:]
+    if cols.shape[1] == 1 and rows.shape[2] == 1:  # separable
+        by_row = rows.expand(batch, out_height, 1).view(batch, 1, out_height, 1)
+        x = x.gather(2, by_row.expand(batch, channels, out_height, width))
+        by_col = cols.expand(batch, 1, out_width).view(batch, 1, 1, out_width)
+        return x.gather(3, by_col.expand(batch, channels, out_height, out_width))
+    index = (rows * width + cols).expand(batch, out_height, out_width)
+    index = index.reshape(batch, 1, out_height * out_width).expand(batch, channels, -1)
+    flat = x.reshape(batch, channels, height * width).gather(2, index)
+    return flat.view(batch, channels, out_height, out_width)
+
+
+def warp_labels(labels, matrix, fill_mode="nearest", dtype=torch.float32):
+    """Label masks through `warp`'s geometry with nearest sampling, exactly (any
+    dtype, every value kept): the points (computed in `dtype`, as the images' are)
+    fold by `fill_mode`, and 0 is written where fill_mode="constant" leaves the
+    image."""
+    height, width = labels.shape[2:]
+    points = affine_points(*pixel_grid(height, width, labels.device, dtype), matrix)
+    columns, rows, outside = fold_points(*points, height, width, fill_mode)
+    out = gather_points(labels, columns, rows)
+    return out if outside is None else out.masked_fill(outside.unsqueeze(1), 0)
 
 
 def affine_points(columns, rows, matrix):

@@ -73,6 +73,7 @@ class GeometricTransform(BatchTransform):
     """
 
     writes = ("images", "masks")
+    moves_pixels = True
 
     def __init__(self, fill_mode="constant", fill_value=0.0, interpolation="bilinear", p=1.0):
         super().__init__(p=p)
@@ -150,8 +151,8 @@ def warp_stages(batch, stages, dtype=torch.float32):
     are folded into that stage's input by its `fill_mode`; a point that leaves a
     "constant" stage's input takes that stage's `fill_value` (the outermost such
     stage's). The images are then sampled once (bilinear if any stage is), the
-    masks once (nearest, 0 where the images are filled). Integer images come out
-    in `dtype`, floating ones in their own.
+    masks gathered once (nearest, every label value kept, 0 where the images are
+    filled). Integer images come out in `dtype`, floating ones in their own.
     """
     x = batch.images
     if not x.is_floating_point():
@@ -184,11 +185,10 @@ def warp_stages(batch, stages, dtype=torch.float32):
         else:  # one value: in place, on the fresh output
             images = images.masked_fill_(outside.unsqueeze(1), fill)
     masks = batch.masks
-    if masks is not None:
-        moved = G.sample_points(masks.to(points_dtype).contiguous(), *points, order=0)
+    if masks is not None:  # gathered: label values never go through a float
+        masks = G.gather_points(masks, *points)
         if outside is not None:
-            moved = moved.masked_fill_(outside.unsqueeze(1), 0)
-        masks = moved.to(masks.dtype)
+            masks = masks.masked_fill_(outside.unsqueeze(1), 0)
     untouched = _untouched(active, size, sizes[-1])
     if untouched is not None:  # exactly as they came, not resampled in place
         images = torch.where(untouched.view(-1, 1, 1, 1), x, images)

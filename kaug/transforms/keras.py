@@ -201,7 +201,7 @@ class KerasAugmentation(BatchTransform):
 
     def apply(self, x, params):
         """Keras's `apply_transform` on a batch: warp, channel shift, brightness."""
-        x = self._geometric(x, params, self.cval, self.interpolation_order)
+        x = self._geometric(x, params)
         if "channel_shift_intensity" in params:
             x = F.channel_shift(x, params["channel_shift_intensity"])
         if "brightness" in params:
@@ -209,35 +209,41 @@ class KerasAugmentation(BatchTransform):
         return x
 
     writes = ("images", "masks")
+    moves_pixels = True
 
     def apply_batch(self, batch, params):
         """The images augmented, and the masks moved with them (`apply_to_masks`)."""
         masks = batch.masks
-        return batch.replace(
-            images=self.apply(batch.images, params),
-            masks=None if masks is None else self.apply_to_masks(masks, params),
-        )
+        if masks is not None:
+            masks = self.apply_to_masks(masks, params, self._points_dtype(batch.images))
+        return batch.replace(images=self.apply(batch.images, params), masks=masks)
 
-    def apply_to_masks(self, masks, params):
+    def apply_to_masks(self, masks, params, dtype=torch.float32):
         """The geometric part of `params` on label masks: nearest sampling, 0 outside.
 
-        Masks keep their dtype and values (no interpolation, no photometric change),
-        so they stay aligned with the images `params` transformed.
+        Masks keep their dtype and every value (gathered, never interpolated nor
+        rounded through a float), and no photometric change, so they stay aligned
+        with the images `params` transformed. `dtype` is the images' points' dtype.
         """
-        out = self._geometric(masks, params, cval=0.0, order=0).to(masks.dtype)
-        applied = params.get("applied")
-        return out if applied is None else torch.where(applied.view(-1, 1, 1, 1), out, masks)
+        if "theta" in params:
+            matrix = self.matrix(params, *masks.shape[2:])
+            return F.geometric.warp_labels(masks, matrix, self.fill_mode, dtype)
+        return F.flip(masks, *(params.get(key) for key in FLIP_KEYS))
 
-    def _geometric(self, x, params, cval, order):
+    def _points_dtype(self, x):
+        """The dtype the warp computes in for images `x`."""
+        return torch.promote_types(x.dtype, self._dtype) if x.is_floating_point() else self._dtype
+
+    def _geometric(self, x, params):
         flips = [params.get(key) for key in FLIP_KEYS]
-        dtype = torch.promote_types(x.dtype, self._dtype) if x.is_floating_point() else self._dtype
+        dtype = self._points_dtype(x)
         if "theta" not in params:
             return F.flip(x.to(dtype), *flips)
         # grid_sample reads (B, C, H, W)-contiguous input fastest; the dtype
         # conversion makes the copy in passing.
         x = x.to(dtype, memory_format=torch.contiguous_format)
         matrix = self.matrix(params, *x.shape[2:])
-        return F.warp(x, matrix, self.fill_mode, cval, order)
+        return F.warp(x, matrix, self.fill_mode, self.cval, self.interpolation_order)
 
     @property
     def is_geometric_only(self):

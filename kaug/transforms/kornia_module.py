@@ -3,14 +3,16 @@
 `transforms=[kornia.augmentation.RandomGaussianBlur((5, 5), (0.1, 2.0), p=0.5)]` is
 wrapped in `KorniaTransform`: the module runs on the whole batch, its random draws
 seeded from kaug's generator (so kaug's `seed` repeats them), and a geometric module
-moves the masks with the images (kornia's own mask handling: nearest, photometric
-modules leave masks alone). kornia draws from torch's global RNG, so each batch
+moves the masks with the images (kornia's own mask handling, nearest, moves each
+pixel's index, and the masks are gathered from those: exact labels of any width;
+photometric modules leave masks alone). kornia draws from torch's global RNG, so each batch
 forks it: one host sync per batch, where kaug's own transforms need none.
 """
 
 import torch
 
 from kaug.batch import Batch
+from kaug.functional.geometric import gather_planes, index_planes
 from kaug.transforms.base import BatchTransform
 
 
@@ -32,6 +34,7 @@ class KorniaTransform(BatchTransform):
     """
 
     writes = ("images", "masks")
+    moves_pixels = True  # a geometric module may; its masks follow (a photometric one: as they are)
 
     def __init__(self, module):
         super().__init__(p=1.0)
@@ -53,12 +56,16 @@ class KorniaTransform(BatchTransform):
         if x.shape[0] == 0:
             return batch
         devices = [x.device] if x.device.type == "cuda" else []
+        work = x if x.dtype in (torch.float32, torch.float64) else x.float()
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(int(params["seed"][0]))
             if masks is None:
-                return batch.replace(images=self.module(x).to(x.dtype))
-            out, moved = self._with_masks(x, masks.to(x.dtype))
-        return batch.replace(images=out.to(x.dtype), masks=moved.round().to(masks.dtype))
+                return batch.replace(images=self.module(work).to(x.dtype))
+            # kornia moves the pixel indices (`index_planes`) as masks; the masks are
+            # gathered from them, so labels of any width keep every value.
+            planes = index_planes(*masks.shape[:1], *masks.shape[2:], x.device).to(work.dtype)
+            out, moved = self._with_masks(work, planes)
+        return batch.replace(images=out.to(x.dtype), masks=gather_planes(masks, moved))
 
     def apply(self, x, params):
         return self.apply_batch(Batch(x), params).images

@@ -284,3 +284,68 @@ def test_box_points_resize_the_box_as_interpolate(mnist, box, out_size):
     crop = x[..., top : top + height, left : left + width]
     expected = torch.nn.functional.interpolate(crop, out_size, mode="bilinear")
     torch.testing.assert_close(out, expected, atol=1e-3, rtol=0)
+
+
+LABEL_DTYPES = [torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64]
+
+
+@pytest.mark.parametrize("dtype", LABEL_DTYPES, ids=str)
+def test_gather_points_is_nearest_sampling_by_index(dtype):
+    """`gather_points` picks the pixels `sample_points(order=0)` picks, for any dtype,
+    and keeps label values no float holds (2**62 + 1); separable points (crops)
+    and full grids alike, empty batches too."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 2, 9, 11, generator=generator) * 100
+    rows = torch.rand(3, 5, 7, generator=generator) * 8
+    cols = torch.rand(3, 5, 7, generator=generator) * 10
+    expected = G.sample_points(x, cols, rows, order=0)
+    assert torch.equal(G.gather_points(x, cols, rows), expected)
+    separable = (cols[:, :1, :], rows[:, :, :1])
+    assert torch.equal(G.gather_points(x, *separable), G.sample_points(x, *separable, order=0))
+    info = torch.iinfo(dtype) if dtype != torch.bool else None
+    labels = (x > 50) if dtype == torch.bool else (x.long() + (info.max - 100)).to(dtype)
+    index = G.sample_points(torch.arange(99.0).view(1, 1, 9, 11).expand(3, 1, 9, 11), cols, rows, 0)
+    flat = labels.flatten(2).gather(2, index.long().flatten(1).unsqueeze(1).expand(3, 2, -1))
+    assert torch.equal(G.gather_points(labels, cols, rows), flat.view(3, 2, 5, 7))
+    assert G.gather_points(labels[:0], cols[:0], rows[:0]).shape == (0, 2, 5, 7)
+
+
+def test_warp_labels_follow_warp_exactly(digits):
+    """Masks through `warp_labels` land where `warp(order=0)` moves the pixels, every
+    fill mode, values of any width kept (0 where constant fills)."""
+    x = torch.from_numpy(digits[:8]).permute(0, 3, 1, 2)
+    masks = (x > 127).to(torch.int64) * (2**62 + 1)
+    generator = torch.Generator().manual_seed(1)
+    theta = torch.rand(8, generator=generator) * 90 - 45
+    shift = torch.rand(8, generator=generator) * 8
+    m = keras_affine_matrix(theta, shift, -shift, theta / 3, 1 + shift / 10, 1 - shift / 20,
+                            shift > 4, shift < 2, 28, 28)  # fmt: skip
+    for fill_mode in FILL_MODES:
+        moved = G.warp_labels(masks, m, fill_mode)
+        expected = (warp(x, m, fill_mode, 0.0, order=0) > 127).to(torch.int64) * (2**62 + 1)
+        assert torch.equal(moved, expected)
+
+
+def test_warp_labels_zeros_follow_warp_zeros_exactly(digits):
+    """The policies' warp (torchvision's rounding) moves masks through the same
+    grid_sample, by the pixels' indices."""
+    x = torch.from_numpy(digits[:8]).permute(0, 3, 1, 2)
+    masks = (x > 127).to(torch.int32) * (2**31 - 1)
+    angle = torch.deg2rad(torch.linspace(-40, 40, 8, dtype=torch.float64))
+    m = torch.stack([angle.cos(), -angle.sin() + 0.2, 0.5 + 0 * angle, angle.sin(), angle.cos(),
+                     -1.5 + 0 * angle], -1).view(-1, 2, 3).float()  # fmt: skip
+    expected = (G.warp_zeros(x, m, order=0) > 127).to(torch.int32) * (2**31 - 1)
+    assert torch.equal(G.warp_labels_zeros(masks, m), expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_images_sample_where_float32_does(dtype):
+    """A float16 grid is off by up to half a pixel at a thousand pixels: half images
+    are sampled on a float32 grid and come back in their dtype."""
+    x = torch.arange(2048.0).view(1, 1, 1, 2048).expand(1, 1, 2, 2048)
+    cols = torch.arange(2048.0).view(1, 1, 2048) * 1.0
+    rows = torch.zeros(1, 2, 1)
+    for order in (0, 1):
+        out = G.sample_points(x.to(dtype), cols, rows, order)
+        assert out.dtype == dtype
+        assert torch.equal(out, G.sample_points(x, cols, rows, order).to(dtype))

@@ -229,6 +229,17 @@ def test_masks_move_exactly_like_the_images(mnist, make):
     assert not torch.equal(out.images[:, :, :20, :20], images[:, :, :20, :20])
 
 
+def count_resamplings(monkeypatch):
+    """A list that records "images" for each grid_sample and "masks" for each gather."""
+    calls = []
+    grid_sample, gather_points = torch.nn.functional.grid_sample, G.gather_points
+    monkeypatch.setattr(
+        G.F, "grid_sample", lambda *a, **k: calls.append("images") or grid_sample(*a, **k)
+    )
+    monkeypatch.setattr(G, "gather_points", lambda *a: calls.append("masks") or gather_points(*a))
+    return calls
+
+
 def test_a_run_of_crops_is_one_resampling_equal_to_the_steps(rgb, monkeypatch):
     """Crops are whole-pixel maps, so one fused resampling must equal the steps one
     by one exactly, the padding of each step (constant, reflect) included."""
@@ -238,13 +249,9 @@ def test_a_run_of_crops_is_one_resampling_equal_to_the_steps(rgb, monkeypatch):
         CenterCrop((20, 26), fill_value=5.0),
     ]
     masks = (rgb[:, :1] > 127.5).to(torch.int64)
-    calls = []
-    grid_sample = torch.nn.functional.grid_sample
-    monkeypatch.setattr(
-        G.F, "grid_sample", lambda *a, **k: calls.append(a[0].shape) or grid_sample(*a, **k)
-    )
+    calls = count_resamplings(monkeypatch)
     fused = call_stages(chain, Batch(rgb, masks), generator())
-    assert len(calls) == 2  # the images once, the masks once
+    assert calls == ["images", "masks"]  # the images resampled once, the masks gathered once
     g = generator()
     stepped = Batch(rgb, masks)
     for transform in chain:
@@ -278,11 +285,9 @@ def test_the_generator_fuses_the_run_and_serves_masks(mnist, monkeypatch):
         ],  # fmt: skip
         device="cpu",
     )
-    calls = []
-    grid_sample = torch.nn.functional.grid_sample
-    monkeypatch.setattr(G.F, "grid_sample", lambda *a, **k: calls.append(1) or grid_sample(*a, **k))
+    calls = count_resamplings(monkeypatch)
     images, served = next(iter(datagen.flow(x, masks=masks, batch_size=32, seed=0)))
-    assert len(calls) == 2
+    assert calls == ["images", "masks"]
     assert images.shape == (32, 20, 20, 1) and served.shape == (32, 20, 20)
     assert torch.equal(served, (images[..., 0] > 127).to(served.dtype))
 
