@@ -9,6 +9,9 @@ import dataclasses
 
 import torch
 
+#: The fields that follow the images' geometry: whatever moves pixels moves them.
+TARGETS = ("masks",)
+
 
 @dataclasses.dataclass(frozen=True)
 class Batch:

@@ -14,7 +14,8 @@ import inspect
 
 import torch
 
-from kaug._checks import check_fraction, invalid
+from kaug._checks import check_bool, check_fraction, invalid
+from kaug.batch import TARGETS
 from kaug.sampling import bernoulli
 
 _REGISTRY = {}
@@ -216,6 +217,10 @@ class BatchTransform:
     reads = ("images",)
     #: The `Batch` fields it may change; every other field must come out as it went in.
     writes = ("images",)
+    #: Whether it can move pixels (a geometric step). Such a transform moves every
+    #: target a batch carries (it lists them in `writes`); a batch with a target it
+    #: cannot move is refused by name, never served with the target left behind.
+    moves_pixels = False
 
     def __init__(self, p=1.0):
         self.p = check_fraction("p", p)
@@ -279,6 +284,7 @@ class BatchTransform:
             raise invalid(
                 "transforms", name, f"needs batches with {', '.join(missing)} (it reads them)"
             )
+        self.check_targets(batch)
         out = self.transform_batch(batch, self.draw(batch.images.shape, generator))
         changed = [
             field.name
@@ -294,6 +300,22 @@ class BatchTransform:
                 f"({', '.join(self.writes)})",
             )
         return out
+
+    def check_targets(self, batch):
+        """Refuse, by name, a batch carrying a target this transform would leave behind
+        while it moves the pixels."""
+        if not self.moves_pixels:
+            return
+        carried = [field for field in TARGETS if getattr(batch, field) is not None]
+        stranded = [field for field in carried if field not in self.writes]
+        if stranded:
+            name, targets = type(self).__name__, " and ".join(stranded)
+            raise invalid(
+                "transforms",
+                name,
+                f"holds {name}, which moves pixels but cannot move the batch's {targets} with "
+                f"them: leave it out of a pipeline that carries {targets}",
+            )
 
     def get_config(self):
         """The constructor arguments, read from the attributes of the same names."""
@@ -329,18 +351,26 @@ class BatchFunction(BatchTransform):
             be registered, or importable by name (a module-level function, not a
             lambda) for loading with `safe_mode=False`.
         p: probability of applying it to each image.
+        moves_pixels: say True for a function that moves pixels (a flip, a
+            shift): it sees the images only, so a batch carrying masks is then
+            refused instead of served with its masks left behind.
     """
 
-    def __init__(self, function, p=1.0):
+    def __init__(self, function, p=1.0, moves_pixels=False):
         super().__init__(p=p)
         if isinstance(function, str):
             function = resolve_function(function)
         if not callable(function):
             raise invalid("function", function, "must be callable")
         self.function = function
+        self.moves_pixels = check_bool("moves_pixels", moves_pixels)
 
     def apply(self, x, params):
         return self.function(x)
 
     def get_config(self):
-        return {"function": function_name(self.function), "p": self.p}
+        return {
+            "function": function_name(self.function),
+            "p": self.p,
+            "moves_pixels": self.moves_pixels,
+        }

@@ -13,7 +13,7 @@ import torch
 
 from kaug._checks import check_bool, check_choice, check_int, check_number, invalid
 from kaug.functional import color
-from kaug.functional.geometric import warp_zeros
+from kaug.functional.geometric import warp_labels_zeros, warp_zeros
 from kaug.sampling import bernoulli, dirichlet
 from kaug.transforms.base import register_transform
 from kaug.transforms.color import ValueRangeTransform
@@ -81,12 +81,19 @@ def magnitude_matrix(policy, bins, height, width, device):
 
 
 class _Policy(ValueRangeTransform):
-    """Draws `num_ops` operations per image, each with a bin and a sign."""
+    """Draws `num_ops` operations per image, each with a bin and a sign.
+
+    The geometric operations move the batch's masks with the images: each mask pixel
+    takes the label of the very pixel the image's nearest sampling reads (0 where it
+    reads beyond the edge), every value kept.
+    """
 
     ops = OPS
     wide = False
     includes_identity = True  # "Identity" is one of the operations an image may draw
     interpolation_order = 0  # geometric operations sample nearest, as torchvision's
+    moves_pixels = True
+    writes = ("images", "masks")
 
     @classmethod
     def magnitude_table(cls, op, bins, height, width):
@@ -110,32 +117,50 @@ class _Policy(ValueRangeTransform):
         values = table[ops, bins]
         return torch.where(signed[ops] & negative, -values, values)
 
+    def apply_batch(self, batch, params):
+        if batch.masks is None or "masks" not in self.writes:
+            return super().apply_batch(batch, params)
+        low, high = self.value_range
+        x = batch.images - low if low else batch.images
+        x, masks = self.steps(x, batch.masks, params, high - low)
+        return batch.replace(images=x + low if low else x, masks=masks)
+
     def apply_in_range(self, x, params, bound):
+        return self.steps(x, None, params, bound)[0]
+
+    def steps(self, x, masks, params, bound):
+        """Every image (and mask, if any) through its `num_ops` operations."""
         for step in range(self.num_ops):
             ops, bins = params["ops"][:, step], params["bins"][:, step]
             magnitude = self.magnitudes(x, ops, bins, params["negative"][:, step])
-            x = self.step(x, ops, magnitude, bound)
-        return x
+            x, masks = self.step(x, masks, ops, magnitude, bound)
+        return x, masks
 
-    def step(self, x, ops, magnitude, bound):
+    def step(self, x, masks, ops, magnitude, bound):
         """Each image through the operation it drew: the images are grouped by operation
-        (one read of the group sizes per step) and each group is one batch op."""
+        (one read of the group sizes per step) and each group is one batch op; the
+        masks of the images whose operation is geometric move with them."""
         order = torch.argsort(ops, stable=True)
         counts = torch.bincount(ops, minlength=len(self.ops)).tolist()
         out = torch.empty_like(x)
+        moved = None if masks is None else masks.clone()
         start = 0
         for index, count in enumerate(counts):
             if count:
                 rows = order[start : start + count]
-                out[rows] = self.operation(index, x[rows], ops[rows], magnitude[rows], bound)
+                if self.ops[index] in GEOMETRIC:
+                    matrices = self.matrices(x, ops[rows], magnitude[rows])
+                    out[rows] = warp_zeros(x[rows], matrices, self.interpolation_order)
+                    if moved is not None:
+                        moved[rows] = warp_labels_zeros(masks[rows], matrices)
+                else:
+                    out[rows] = self.operation(index, x[rows], magnitude[rows], bound)
             start += count
-        return out
+        return out, moved
 
-    def operation(self, index, x, ops, magnitude, bound):
-        """Operation `ops[index]` on images that all drew it."""
+    def operation(self, index, x, magnitude, bound):
+        """Photometric operation `ops[index]` on images that all drew it."""
         name = self.ops[index]
-        if name in GEOMETRIC:
-            return warp_zeros(x, self.matrices(x, ops, magnitude), self.interpolation_order)
         if name in BLENDS:
             return BLENDS[name](x, 1 + magnitude, bound)
         if name == "Posterize":
@@ -238,6 +263,9 @@ class AugMix(_Policy):
 
     ops = AUGMIX_OPS
     num_magnitude_bins = 10  # torchvision's _PARAMETER_MAX
+    # Each image is a blend of chains that moved it differently: no one geometry for
+    # its masks to follow, so a batch with masks is refused by name.
+    writes = ("images",)
 
     def __init__(self, severity=3, mixture_width=3, chain_depth=-1, alpha=1.0, all_ops=True,
                  interpolation="bilinear", value_range=(0, 255), p=1.0):  # fmt: skip
@@ -289,7 +317,7 @@ class AugMix(_Policy):
         chains = x.repeat(width, 1, 1, 1)
         for step in range(ops.shape[1]):
             magnitude = self.magnitudes(x, ops[:, step], bins[:, step], negative[:, step])
-            chains = self.step(chains, ops[:, step], magnitude, bound)
+            chains, _ = self.step(chains, None, ops[:, step], magnitude, bound)
         weights = chain_major(params["weights"]).to(x.dtype).view(width, batch, 1, 1, 1)
         mix = params["original"].to(x.dtype).view(-1, 1, 1, 1) * x
         for weight, chain in zip(weights, chains.view(width, *x.shape), strict=True):
