@@ -1,11 +1,17 @@
 """Batch mixing: MixUp and CutMix blend each image with another of the batch, and their
 labels in the same shares.
 
-Labels come out as mixed rows that sum to 1: one-hot (or multi-hot, or binary)
-float labels are mixed as they are; sparse class indices need `num_classes` and
-become one-hot first, so train with a categorical loss. Sample weights are kept.
-Each image is mixed with probability `p` (one that is not keeps its image and
-label); its partner is another image of the batch (a random derangement).
+One rule for labels, whatever `p`:
+- rows (B, K) with K > 1 (one-hot, multi-hot, soft; any numeric dtype) are mixed as
+  they are, as floats; `num_classes`, if given, must be K;
+- class indices (B,) or (B, 1) (ints, or the floats `class_mode="sparse"` serves)
+  need `num_classes` and become one-hot rows first, so train with a categorical
+  loss; `num_classes=1` says they are binary 0/1 targets instead, mixed as
+  probabilities in their own shape.
+Every batch comes out in that form, mixed or not (at `p=0` too), so the model sees
+one label shape. Sample weights are kept. Each image is mixed with probability `p`
+(one that is not keeps its image and label); its partner is another image of the
+batch (a random derangement).
 """
 
 import torch
@@ -32,7 +38,7 @@ class _Mixing(BatchTransform):
     def __init__(self, alpha=1.0, num_classes=None, p=1.0):
         super().__init__(p=p)
         self.alpha = check_number("alpha", alpha, 0, exclusive=True)
-        self.num_classes = check_int("num_classes", num_classes, minimum=2, allow_none=True)
+        self.num_classes = check_int("num_classes", num_classes, minimum=1, allow_none=True)
 
     def draw(self, shape, generator):
         """The partner and the share of each image's own content; an image that is not
@@ -44,21 +50,47 @@ class _Mixing(BatchTransform):
         return params
 
     def labels(self, labels):
-        """Labels as float rows to mix: sparse class indices one-hot with num_classes."""
-        if self.num_classes is not None and (labels.ndim == 1 or labels.shape[-1] == 1):
-            indices = labels.reshape(-1).round().long()
-            if len(indices) and (indices.min() < 0 or indices.max() >= self.num_classes):
+        """Labels as the float rows (or binary targets) that get mixed (module docstring)."""
+        name = type(self).__name__
+        dtype = labels.dtype if labels.is_floating_point() else torch.float32
+        if labels.ndim > 1 and labels.shape[-1] > 1:  # rows
+            if self.num_classes not in (None, labels.shape[-1]):
                 raise invalid(
-                    "num_classes", self.num_classes, "must exceed every class index in the labels"
+                    "num_classes",
+                    self.num_classes,
+                    f"must match the {labels.shape[-1]} columns of the labels {name} mixes "
+                    f"(one-hot rows of shape {tuple(labels.shape)})",
                 )
-            return torch.nn.functional.one_hot(indices, self.num_classes).float()
-        if not labels.is_floating_point():
+            return labels.to(dtype)
+        if labels.ndim > 2 or self.num_classes is None:
             raise invalid(
                 "num_classes",
-                None,
-                f"is needed for {type(self).__name__} on sparse (integer) labels, to one-hot them",
+                self.num_classes,
+                f"is needed for {name} on labels of shape {tuple(labels.shape)}: class "
+                "indices become one-hot rows of num_classes columns (train with a "
+                "categorical loss); num_classes=1 mixes binary 0/1 targets as probabilities",
             )
-        return labels
+        if self.num_classes == 1:
+            if len(labels) and (labels.min() < 0 or labels.max() > 1):
+                raise invalid(
+                    "num_classes", 1, "means binary targets, which must lie in [0, 1]"
+                )
+            return labels.to(dtype)
+        indices = labels.reshape(-1).round().long()
+        if len(indices) and (indices.min() < 0 or indices.max() >= self.num_classes):
+            raise invalid(
+                "num_classes", self.num_classes, "must exceed every class index in the labels"
+            )
+        return torch.nn.functional.one_hot(indices, self.num_classes).to(dtype)
+
+    def transform_batch(self, batch, params):
+        """`apply_batch`, and at p=0 (or on an empty batch) the labels in the form
+        mixed batches have, so the served label shape never depends on `p`."""
+        if self.p == 0 or batch.images.shape[0] == 0:
+            if batch.labels is None:
+                return batch
+            return batch.replace(labels=self.labels(batch.labels))
+        return self.apply_batch(batch, params)
 
     def mix_labels(self, labels, share, partner):
         labels = self.labels(labels)
@@ -66,10 +98,10 @@ class _Mixing(BatchTransform):
         return share * labels + (1 - share) * labels[partner]
 
     def apply_batch(self, batch, params):
-        return batch.replace(
-            **self.mixed_images(batch, params),
-            labels=self.mix_labels(batch.labels, params["share"], params["partner"]),
-        )
+        mixed = self.mixed_images(batch, params)
+        if batch.labels is not None:
+            mixed["labels"] = self.mix_labels(batch.labels, params["share"], params["partner"])
+        return batch.replace(**mixed)
 
     def transform(self, x, params):
         """Images alone (labels need `call_batch` with a `kaug.batch.Batch`)."""
@@ -106,12 +138,24 @@ class MixUp(_Mixing):
 class CutMix(_Mixing):
     """Paste a box of a partner into each image, box area `1 - lam` of the image with
     lam ~ Beta(alpha, alpha), at a uniform centre (cut at the borders); the labels mix
-    by the pasted box's true area (Yun et al. 2019). Masks get the same box."""
+    by the pasted box's true area (Yun et al. 2019). Masks get the same box, and a
+    batch of images and masks without labels (segmentation) is mixed too."""
 
+    reads = ("images",)  # and labels or masks (`check_targets`)
     writes = ("images", "labels", "masks")
+    moves_pixels = True  # a partner's box is pasted: the masks get the same box
 
     def __init__(self, alpha=1.0, num_classes=None, p=1.0):
         super().__init__(alpha, num_classes, p)
+
+    def check_targets(self, batch):
+        super().check_targets(batch)
+        if batch.labels is None and batch.masks is None:
+            raise invalid(
+                "transforms",
+                type(self).__name__,
+                "needs batches with labels or masks (it mixes them by the pasted box)",
+            )
 
     def sample(self, shape, generator):
         batch, _, height, width = shape

@@ -86,6 +86,73 @@ def test_sparse_labels_need_num_classes():
         MixUp(num_classes=3).call_batch(Batch(x, labels=labels), generator())
 
 
+@pytest.mark.parametrize("cls", [MixUp, CutMix])
+def test_class_indices_of_any_dtype_become_one_hot_rows(cls):
+    """Float class indices (`class_mode="sparse"`) are indices, never mixed as numbers:
+    without num_classes they are refused; with it they become one-hot rows."""
+    x, indices = flat_images(8), torch.arange(8) % 4
+    for labels in (indices, indices.float(), indices.view(-1, 1).double()):
+        with pytest.raises(ValueError, match="`num_classes` is needed"):
+            cls(alpha=1.0).call_batch(Batch(x, labels=labels), generator())
+        out = cls(alpha=1.0, num_classes=4).call_batch(Batch(x, labels=labels), generator())
+        assert out.labels.shape == (8, 4)
+        torch.testing.assert_close(out.labels.sum(1), torch.ones(8, dtype=out.labels.dtype))
+
+
+@pytest.mark.parametrize("cls", [MixUp, CutMix])
+def test_one_hot_rows_of_any_dtype_mix_with_or_without_num_classes(cls):
+    x, rows = flat_images(8), torch.nn.functional.one_hot(torch.arange(8) % 4, 4)
+    for num_classes in (None, 4):
+        out = cls(alpha=1.0, num_classes=num_classes).call_batch(Batch(x, labels=rows), generator())
+        assert out.labels.shape == (8, 4) and out.labels.dtype == torch.float32
+        torch.testing.assert_close(out.labels.sum(1), torch.ones(8))
+    with pytest.raises(ValueError, match="must match the 4 columns"):
+        cls(num_classes=3).call_batch(Batch(x, labels=rows), generator())
+
+
+@pytest.mark.parametrize("cls", [MixUp, CutMix])
+def test_labels_have_one_shape_at_every_p(cls):
+    """A model compiled for the mixed labels' shape keeps working when mixing is off."""
+    x, labels = flat_images(8), torch.arange(8) % 4
+    shapes = set()
+    for p in (0.0, 0.5, 1.0):
+        for batch in (Batch(x, labels=labels), Batch(x[:0], labels=labels[:0])):
+            out = cls(alpha=1.0, num_classes=4, p=p).call_batch(batch, generator())
+            shapes.add(out.labels.shape[1:])
+    assert shapes == {(4,)}
+    kept = cls(num_classes=4, p=0.0).call_batch(Batch(x, labels=labels), generator())
+    assert torch.equal(kept.images, x)
+    assert torch.equal(kept.labels, torch.nn.functional.one_hot(labels, 4).float())
+
+
+def test_binary_targets_mix_as_probabilities_with_num_classes_1():
+    x, targets = flat_images(64), (torch.arange(64) % 2).float().view(-1, 1)
+    mixup = MixUp(alpha=1.0, num_classes=1)
+    params = mixup.draw(x.shape, generator())
+    out = mixup.transform_batch(Batch(x, labels=targets), params)
+    share = params["share"].float().view(-1, 1)
+    assert out.labels.shape == (64, 1)
+    expected = share * targets + (1 - share) * targets[params["partner"]]
+    torch.testing.assert_close(out.labels, expected)
+    with pytest.raises(ValueError, match="binary targets, which must lie in"):
+        mixup.call_batch(Batch(x, labels=targets * 2), generator())
+
+
+def test_cutmix_mixes_images_and_masks_without_labels(mnist):
+    """Segmentation: `flow(x, masks=m)` with CutMix pastes the same box into both."""
+    x = torch.from_numpy(mnist["x_train"][:32, None].astype("float32"))
+    masks = (x > 100).to(torch.uint8)
+    out = CutMix().call_batch(Batch(x, masks=masks), generator(2))
+    assert out.labels is None
+    assert torch.equal(out.masks, (out.images > 100).to(torch.uint8))
+    assert not torch.equal(out.images, x)
+    served = ImageDataGenerator(transforms=[CutMix()], device="cpu").flow(
+        mnist["x_train"][:32, :, :, None], masks=(mnist["x_train"][:32] > 100), batch_size=32
+    )
+    images, served_masks = (np.asarray(part) for part in served[0])
+    np.testing.assert_array_equal(served_masks, images[..., 0] > 100)
+
+
 def test_mixing_trains_through_model_fit_with_a_categorical_loss(mnist):
     x, y = mnist["x_train"][:2000, :, :, None], mnist["y_train"][:2000]
     datagen = ImageDataGenerator(
