@@ -5,12 +5,19 @@ like Keras's own: "<what was expected>. Received: name=value". Numbers may come
 as Python numbers, numpy scalars or 0-d arrays; the checks return Python values.
 """
 
+import math
 import numbers
 
 import numpy as np
 
 # torch.Generator takes 64-bit seeds; kaug adds per-rank offsets below 2**64.
 MAX_SEED = 2**63 - 1
+# The largest magnitude a numeric argument may have. Each becomes a float32 value
+# (a fill value, a factor, a shift) and meets data of up to the same magnitude: 1e30
+# keeps the value itself, and a clamp after any product of two, finite in float32
+# (whose largest is 3.4e38). Beyond it is refused, not turned into inf or a torch
+# overflow error.
+LARGEST = 1e30
 
 
 def invalid(name, value, expected):
@@ -41,10 +48,23 @@ def is_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _finite(value):
+    """Whether a real number is finite (an int of any size is)."""
+    return isinstance(value, numbers.Integral) or math.isfinite(value)
+
+
+def is_finite_number(value):
+    """A real number (not a bool) that is finite and within +-LARGEST."""
+    return is_number(value) and _finite(scalar(value)) and abs(scalar(value)) <= LARGEST
+
+
 def check_number(name, value, minimum=None, exclusive=False):
-    """A finite real number (>= minimum, or > minimum when `exclusive`), as a Python number."""
-    if not is_number(value) or not np.isfinite(scalar(value)):
+    """A finite real number within +-LARGEST (>= minimum, or > minimum when
+    `exclusive`), as a Python number."""
+    if not is_number(value) or not _finite(scalar(value)):
         raise invalid(name, value, "must be a finite number")
+    if not is_finite_number(value):
+        raise invalid(name, value, f"must be a number within +-{LARGEST:g}")
     number = scalar(value)
     if minimum is not None and (number <= minimum if exclusive else number < minimum):
         raise invalid(name, value, f"must be {'>' if exclusive else '>='} {minimum}")
@@ -57,9 +77,9 @@ def check_pair(name, value, minimum=None):
         not isinstance(value, (tuple, list, np.ndarray))
         or np.ndim(value) != 1
         or len(value) != 2
-        or not all(is_number(v) and np.isfinite(scalar(v)) for v in value)
+        or not all(is_finite_number(v) for v in value)
     ):
-        raise invalid(name, value, "must be a tuple or list of two floats")
+        raise invalid(name, value, f"must be a tuple or list of two floats within +-{LARGEST:g}")
     lower, upper = float(scalar(value[0])), float(scalar(value[1]))
     if lower > upper:
         raise invalid(name, value, "must have lower <= upper")
@@ -77,8 +97,8 @@ def check_shift_range(name, value):
     value = scalar(value)
     if isinstance(value, (tuple, list, np.ndarray)):
         values = [scalar(v) for v in np.asarray(value, dtype=object).ravel()]
-        if not values or not all(is_number(v) and np.isfinite(v) for v in values):
-            raise invalid(name, value, expected)
+        if not values or not all(is_finite_number(v) for v in values):
+            raise invalid(name, value, f"{expected} (within +-{LARGEST:g})")
         return values
     if isinstance(value, bool) or not is_number(value):
         raise invalid(name, value, expected)

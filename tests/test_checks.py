@@ -41,6 +41,12 @@ def test_scalar_unwraps_numpy_numbers_only():
         (lambda: check_shift_range("w", []), "non-empty list"),
         (lambda: check_shift_range("w", "0.2"), "Received: w='0.2'"),
         (lambda: check_rank("x", [[1], [2, 3]], 4, "images"), r"Received: x.shape=None"),
+        # Finite but beyond what a float32 pixel or factor can carry (LARGEST = 1e30):
+        (lambda: check_number("cval", 1e39), "`cval` must be a number within .-1e.30. Rec"),
+        (lambda: check_number("cval", -(10**40)), "Received: cval=-1000000000000000"),
+        (lambda: check_number("cval", 10**400), "must be a number within"),
+        (lambda: check_pair("factor", [1.0, 1e31]), "two floats within"),
+        (lambda: check_shift_range("w", [1, 2**200]), "list of numbers (within"),
     ],
 )
 def test_refusals_read_like_keras(call, message):
@@ -56,3 +62,5 @@ def test_accepted_values_come_back_as_python_values():
     assert check_shift_range("w", np.array([1, 2])) == [1, 2]
     assert check_shift_range("w", np.array(0.2)) == 0.2
     assert shape_of(np.zeros((2, 3))) == (2, 3) and shape_of([[1], [1, 2]]) is None
+    assert check_number("cval", -1e30) == -1e30 and check_number("t", 1e-300) == 1e-300
+    assert check_pair("factor", [0, 10**30]) == (0.0, 1e30)

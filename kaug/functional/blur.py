@@ -4,9 +4,12 @@ import torch
 
 
 def gaussian_kernels(kernel_size, sigma):
-    """(B, k) 1-D Gaussian kernels, one per sigma (torchvision's sampling: the pdf at
-    the integer offsets, normalised)."""
+    """(B, k) float64 1-D Gaussian kernels, one per sigma (torchvision's sampling: the
+    pdf at the integer offsets, normalised)."""
     half = (kernel_size - 1) * 0.5
+    # float64, and sigma at least 1e-30: a sigma of 1e-50 (0 once drawn in float32)
+    # would make 0 / 0 at the centre; this way the kernel is the identity it should be.
+    sigma = sigma.to(torch.float64).clamp(min=1e-30)
     offsets = torch.linspace(-half, half, kernel_size, dtype=sigma.dtype, device=sigma.device)
     pdf = torch.exp(-0.5 * (offsets / sigma.view(-1, 1)) ** 2)
     return pdf / pdf.sum(1, keepdim=True)
@@ -21,7 +24,7 @@ def gaussian_blur(x, kernel_size, sigma):
     if batch == 0:
         return x
     kernel_size = min(kernel_size, 2 * min(height, width) - 1)
-    kernels = gaussian_kernels(kernel_size, sigma.to(x.device, x.dtype))
+    kernels = gaussian_kernels(kernel_size, sigma.to(x.device)).to(x.dtype)
     weights = kernels.repeat_interleave(channels, 0)  # (B * C, k)
     pad = kernel_size // 2
     flat = x.reshape(1, batch * channels, height, width)

@@ -3,9 +3,10 @@ whole batch.
 
 Images are (B, C, H, W) floats in [0, bound] (255 for Keras's 0..255 data, 1 for
 [0, 1] data); every output stays in that range, dtype and device. Factors are
-(B,) tensors, one per image. Colour ops work on the first three channels of RGB
-(an alpha channel passes through) and leave one-channel images as they are where
-colour has no meaning (saturation, hue).
+(B,) tensors, one per image. Colour ops work on the first three channels as RGB
+(an alpha channel, and any channel after it, passes through) and leave images of
+fewer than three channels as they are where colour has no meaning (saturation,
+hue).
 """
 
 import torch
@@ -18,13 +19,15 @@ def _per_image(values, x):
 
 
 def _blend(image, other, ratio, bound):
-    ratio = _per_image(ratio, image)
-    return (ratio * image + (1 - ratio) * other).clamp(0, bound)
+    """`ratio * image + (1 - ratio) * other`, clipped, as one lerp: with one product
+    only, an extreme ratio overflows to +-inf and clips to the range, never NaN."""
+    return torch.lerp(other.expand_as(image), image, _per_image(ratio, image)).clamp(0, bound)
 
 
 def _split_alpha(x):
-    """(colour channels, alpha or None): RGBA's alpha is left alone."""
-    return (x[:, :3], x[:, 3:]) if x.shape[1] == 4 else (x, None)
+    """(colour channels, the rest or None): the first three channels are RGB; a fourth
+    (alpha) and any after it pass through untouched."""
+    return (x[:, :3], x[:, 3:]) if x.shape[1] > 3 else (x, None)
 
 
 def _with_alpha(colour, alpha):
@@ -62,45 +65,43 @@ def adjust_saturation(x, factor, bound):
     return _with_alpha(_blend(colour, grayscale(x), factor, bound), alpha)
 
 
-def rgb_to_hsv(rgb):
-    """(B, 3, H, W) RGB in [0, 1] to HSV in [0, 1] (Pillow's and torchvision's formulas)."""
-    r, g, b = rgb.unbind(1)
-    maxc, minc = rgb.amax(1), rgb.amin(1)
-    flat = maxc == minc
-    spread = maxc - minc
-    ones = torch.ones_like(maxc)
-    saturation = spread / torch.where(flat, ones, maxc)
-    divisor = torch.where(flat, ones, spread)
-    rc, gc, bc = ((maxc.unsqueeze(1) - rgb) / divisor.unsqueeze(1)).unbind(1)
+def _hue(rgb, maxc, chroma):
+    """(B, 1, H, W) hue in turns [0, 1) of RGB pixels (Pillow's and torchvision's
+    formula), from the differences to the largest channel only, so any data range
+    (negative values, above the bound) gives a finite hue; 0 for grey pixels."""
+    flat = chroma == 0
+    rc, gc, bc = ((maxc - rgb) / torch.where(flat, 1, chroma)).unbind(1)
+    r, g, _ = rgb.unbind(1)
+    maxc, flat = maxc.squeeze(1), flat.squeeze(1)
     red_max = maxc == r
     green_max = (maxc == g) & ~red_max
     blue_max = ~red_max & ~green_max
     hue = (bc - gc) * red_max + (2.0 + rc - bc) * green_max + (4.0 + gc - rc) * blue_max
-    hue = torch.fmod(hue / 6.0 + 1.0, 1.0)
-    return torch.stack((hue, saturation, maxc), 1)
-
-
-def hsv_to_rgb(hsv):
-    """(B, 3, H, W) HSV in [0, 1] back to RGB: channel n is `v - v s clamp(min(k, 4 - k),
-    0, 1)` with `k = (n + 6 h) mod 6` for n = 5, 3, 1 (the sector formula without a
-    per-pixel table lookup)."""
-    h, s, v = hsv[:, :1], hsv[:, 1:2], hsv[:, 2:3]
-    # 5, 3, 1, made on the device (a tensor from a list is a host-to-device copy).
-    offsets = 5 - 2 * torch.arange(3, dtype=hsv.dtype, device=hsv.device).view(1, 3, 1, 1)
-    k = torch.remainder(offsets + 6 * h, 6)
-    ramp = torch.minimum(k, 4 - k).clamp(0, 1)
-    return (v - v * s * ramp).clamp(0, 1)
+    hue = torch.where(flat, 0, hue)
+    return torch.fmod(hue / 6.0 + 1.0, 1.0).unsqueeze(1)
 
 
 def adjust_hue(x, factor, bound):
-    """Rotate each RGB image's hue by `factor` (in [-0.5, 0.5] of a full turn)."""
+    """Rotate each RGB image's hue by `factor` (in [-0.5, 0.5] of a full turn).
+
+    torchvision's HSV round trip without its divisions by the value: with V the
+    largest channel and C = V - min the chroma (V S in HSV), channel n comes back as
+    `V - C clamp(min(k, 4 - k), 0, 1)` with `k = (n + 6 h) mod 6` for n = 5, 3, 1.
+    Every pixel stays within its own [min, max], so data in range stays in range and
+    data outside `value_range` gives finite values, never NaN. `bound` is unused:
+    hue is the same at any scale and offset.
+    """
     colour, alpha = _split_alpha(x)
     if colour.shape[1] < 3:
         return x
-    hsv = rgb_to_hsv(colour / bound)
-    hue = torch.remainder(hsv[:, :1] + _per_image(factor, x), 1.0)
-    rgb = hsv_to_rgb(torch.cat([hue, hsv[:, 1:]], 1)) * bound
-    return _with_alpha(rgb, alpha)
+    maxc = colour.amax(1, keepdim=True)
+    chroma = maxc - colour.amin(1, keepdim=True)
+    hue = torch.remainder(_hue(colour, maxc, chroma) + _per_image(factor, x), 1.0)
+    # 5, 3, 1, made on the device (a tensor from a list is a host-to-device copy).
+    offsets = 5 - 2 * torch.arange(3, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    k = torch.remainder(offsets + 6 * hue, 6)
+    ramp = torch.minimum(k, 4 - k).clamp(0, 1)
+    return _with_alpha(maxc - chroma * ramp, alpha)
 
 
 def adjust_gamma(x, gamma, bound, gain=1.0):
@@ -161,7 +162,8 @@ def equalize(x, bound):
     level besides its top one stays as it is."""
     if x.numel() == 0:
         return x
-    levels = torch.floor(x.clamp(0, bound) / bound * (256 - 1e-3)).long()  # to uint8
+    # The levels in float32 whatever the images' dtype: float16 rounds 255.999 to 256.
+    levels = torch.floor(x.float().clamp(0, bound) / bound * (256 - 1e-3)).long()
     flat = levels.flatten(-2)
     hist = torch.zeros((*flat.shape[:-1], 256), dtype=torch.long, device=x.device)
     hist.scatter_add_(-1, flat, torch.ones_like(flat))

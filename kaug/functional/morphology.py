@@ -11,27 +11,74 @@ CPU, same result); arbitrary footprints go through kornia.
 import torch
 import torch.nn.functional as F
 
+# Windows up to this side reduce over an unfolded view (k reads per pixel); wider
+# ones use van Herk / Gil-Werman running extrema (about 3 reads per pixel, any k).
+_UNFOLDED_UP_TO = 8
+# Per-image sides beyond this many distinct values are grouped by the side drawn (one
+# read of the group sizes) instead of each computed for the whole batch.
+_LOOPED_UP_TO = 8
 
-def _separable(x, size, reduce, fill, before):
-    after = size - 1 - before
-    x = F.pad(x, (0, 0, before, after), value=fill).unfold(2, size, 1)
-    x = reduce(x, -1)
-    x = F.pad(x, (before, after), value=fill).unfold(3, size, 1)
-    return reduce(x, -1)
+
+def _window(x, dim, size, before, smallest):
+    """The minimum (or maximum) over the window [i - before, i - before + size) of
+    every position i along `dim`, positions outside ignored."""
+    fill = float("inf") if smallest else float("-inf")
+    x = x.movedim(dim, -1)
+    length, after = x.shape[-1], size - 1 - before
+    if size <= _UNFOLDED_UP_TO:
+        windows = F.pad(x, (before, after), value=fill).unfold(-1, size, 1)
+        out = windows.amin(-1) if smallest else windows.amax(-1)
+        return out.movedim(-1, dim)
+    # van Herk / Gil-Werman: blocks of `size`; a window spans the end of one block (a
+    # suffix extremum) and the start of the next (a prefix extremum).
+    padded_length = length + size - 1
+    blocks = -(-padded_length // size)
+    padded = F.pad(x, (before, after + blocks * size - padded_length), value=fill)
+    padded = padded.reshape(*x.shape[:-1], blocks, size)
+    running = torch.cummin if smallest else torch.cummax
+    prefix = running(padded, -1).values.flatten(-2)
+    suffix = running(padded.flip(-1), -1).values.flip(-1).flatten(-2)
+    pick = torch.minimum if smallest else torch.maximum
+    out = pick(suffix[..., :length], prefix[..., size - 1 : size - 1 + length])
+    return out.movedim(-1, dim)
 
 
-def _square(x, size, choices, reduce, fill, reflect):
-    """Square windows: `size` an int, or a (B,) tensor of per-image sizes from `choices`."""
+def _square(x, size, choices, smallest, reflect):
+    """Square windows: `size` an int, or a (B,) tensor of per-image sizes from `choices`.
 
-    def window(k):
+    A side beyond 2 * the longer image side - 1 gives the same windows (each spans
+    the whole image from every pixel), so sides are cut there: the cost is bounded
+    by the image, whatever side is asked for.
+    """
+    cap = 2 * max(x.shape[2:]) - 1
+
+    def window(images, k):
         before = k - 1 - k // 2 if reflect else k // 2
-        return _separable(x, k, reduce, fill, before)
+        rows = _window(images, 2, k, before, smallest)
+        return _window(rows, 3, k, before, smallest)
 
     if isinstance(size, int):
-        return window(size)
-    out = x
-    for k in choices:
-        out = torch.where((size == k).view(-1, 1, 1, 1), window(k), out)
+        return window(x, min(size, cap))
+    size = size.clamp(max=cap)
+    if isinstance(choices, range):
+        sides = range(min(choices.start, cap), min(choices.stop - 1, cap) + 1)
+    else:
+        sides = sorted({min(int(k), cap) for k in choices})
+    if len(sides) <= _LOOPED_UP_TO:  # no host sync: every side on the whole batch
+        out = x
+        for k in sides:
+            out = torch.where((size == k).view(-1, 1, 1, 1), window(x, k), out)
+        return out
+    # Many possible sides: each image computed once, grouped by the side it drew.
+    order = torch.argsort(size, stable=True)
+    counts = torch.bincount(size, minlength=cap + 1).tolist()
+    out = torch.empty_like(x)
+    start = 0
+    for k, count in enumerate(counts):
+        if count:
+            rows = order[start : start + count]
+            out[rows] = window(x[rows], k)
+        start += count
     return out
 
 
@@ -51,7 +98,7 @@ def erosion(x, size=2, footprint=None, choices=None):
         from kornia.morphology import erosion as kornia_erosion
 
         return kornia_erosion(x, footprint.to(x.device, x.dtype))
-    return _square(x, size, choices, torch.amin, float("inf"), reflect=False)
+    return _square(x, size, choices, smallest=True, reflect=False)
 
 
 def dilation(x, size=2, footprint=None, choices=None):
@@ -60,4 +107,4 @@ def dilation(x, size=2, footprint=None, choices=None):
         from kornia.morphology import dilation as kornia_dilation
 
         return kornia_dilation(x, footprint.to(x.device, x.dtype))
-    return _square(x, size, choices, torch.amax, float("-inf"), reflect=True)
+    return _square(x, size, choices, smallest=False, reflect=True)

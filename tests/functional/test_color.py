@@ -102,3 +102,53 @@ def test_brightness_and_equalize_match_torchvision(rgb):
     expected = TF.equalize(bytes_)
     assert torch.equal(color.equalize(bytes_.float(), 255.0), expected.float())
     torch.testing.assert_close(color.equalize(bytes_.float() / 255, 1.0), expected.float() / 255)
+
+
+def test_hue_is_defined_for_any_data_range(rgb):
+    """The chroma form never divides by the value: data outside [0, bound] (negative,
+    a maximum of 0, far above) gives finite values within each pixel's own range, and
+    a shift of the data shifts the result (hue does not depend on the offset)."""
+    factors = torch.tensor([-0.5, -0.2, 0.0, 0.05, 0.3, 0.5])
+    for data in (rgb * 255 - 255, rgb * 1e6, rgb - rgb.amax(1, keepdim=True)):
+        out = color.adjust_hue(data, factors, 255.0)
+        slack = 1e-5 * float(data.abs().max())  # float32 rounding at the data's scale
+        assert torch.isfinite(out).all()
+        assert (out >= data.amin(1, keepdim=True) - slack).all()
+        assert (out <= data.amax(1, keepdim=True) + slack).all()
+    shifted = color.adjust_hue(rgb * 255 - 100, factors, 255.0)
+    torch.testing.assert_close(shifted + 100, color.adjust_hue(rgb * 255, factors, 255.0))
+
+
+def test_channels_after_the_third_pass_through(rgb):
+    """RGB plus alpha, or any extra channels: the colour ops change the first three."""
+    extra = torch.rand(6, 2, 28, 28)
+    for op in (color.adjust_hue, color.adjust_saturation, color.adjust_contrast):
+        out = op(torch.cat([rgb, extra], 1), FACTORS, 1.0)
+        assert torch.equal(out[:, 3:], extra)
+        torch.testing.assert_close(out[:, :3], op(rgb, FACTORS, 1.0))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_equalize_in_half_precision_reads_the_levels_in_float32(rgb, dtype):
+    """float16 rounds 255.999 up to 256: the levels are computed in float32."""
+    x = (rgb * 255).round()
+    x[:, :, 0, 0] = 255  # the top level
+    out = color.equalize(x.to(dtype), 255.0)
+    assert out.dtype == dtype
+    torch.testing.assert_close(out.float(), color.equalize(x, 255.0).to(dtype).float())
+
+
+def test_blur_with_a_vanishing_sigma_is_the_identity(rgb):
+    """A sigma of 1e-50 is 0 in float32: the kernel is made in float64 and stays a
+    delta, never 0 / 0."""
+    sigma = torch.tensor([1e-50, 0.0, 1e-30, 1e-8, 1e-3, 1e-45]).double()
+    torch.testing.assert_close(blur.gaussian_blur(rgb, 5, sigma), rgb)
+    torch.testing.assert_close(blur.gaussian_blur(rgb, 5, sigma.float()), rgb)
+
+
+@pytest.mark.parametrize("factor", [1e30, -1e30])
+def test_blends_with_extreme_factors_clip_instead_of_making_nan(rgb, factor):
+    factors = torch.full((6,), factor)
+    for op in (color.adjust_contrast, color.adjust_saturation, color.adjust_brightness):
+        out = op(rgb * 1e20, factors, 1.0)
+        assert torch.isfinite(out).all() and (out >= 0).all() and (out <= 1).all()

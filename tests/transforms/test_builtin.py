@@ -46,6 +46,31 @@ def test_footprints_match_scipy_inside_the_image(batch):
     )
 
 
+@pytest.mark.parametrize("size", [9, 10, 23, 40, 55, 56, 10**6])
+def test_wide_windows_match_scipy_and_cost_no_more_than_the_image(batch, size):
+    """Windows wider than 8 use running extrema (van Herk / Gil-Werman); a side past
+    2 * 28 - 1 spans the whole image from every pixel, so 10**6 is the image's
+    minimum (maximum), computed at the image's cost."""
+    x = batch[:8].numpy()
+    window = (1, 1, min(size, 99), min(size, 99))
+    np.testing.assert_array_equal(
+        F.erosion(batch[:8], size).numpy(), ndimage.grey_erosion(x, size=window, mode="nearest")
+    )
+    np.testing.assert_array_equal(
+        F.dilation(batch[:8], size).numpy(), ndimage.grey_dilation(x, size=window, mode="nearest")
+    )
+
+
+def test_many_per_image_sides_are_grouped_by_the_side_drawn(batch):
+    """A (1, 100000) range: each image computed once with the side it drew (cut at the
+    image), equal to that side alone."""
+    transform = RandomErosion((1, 100000), p=1.0)
+    params = transform.draw(batch.shape, generator(5))
+    out = transform.transform(batch, params)
+    for i, side in enumerate(params["kernel_size"].tolist()):
+        assert torch.equal(out[i : i + 1], F.erosion(batch[i : i + 1], side))
+
+
 def test_erosion_never_brightens_and_thins_every_digit(batch):
     out = RandomErosion(p=1.0)(batch, generator())
     assert torch.all(out <= batch)
