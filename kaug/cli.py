@@ -13,6 +13,8 @@ import inspect
 import os
 import re
 import sys
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -148,25 +150,40 @@ def parser():
     return main
 
 
+# What reading a broken .npy/.npz raises: an empty or truncated file (EOFError), a
+# file that is no zip (BadZipFile), a member that fails its CRC or does not inflate
+# (BadZipFile, zlib.error), a bad header (ValueError), I/O (OSError).
+_ARRAY_FILE_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
 def load_array_file(path, key):
     """(N, H, W, C) images from an .npz or .npy (Keras layout, channels last)."""
     try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
+        images = _read_array_file(path, key)
+    except _ARRAY_FILE_ERRORS as error:
         raise CommandError(f"cannot read {path}: {error}") from None
-    if isinstance(data, np.ndarray):
-        images = data
-    else:
-        with data:
-            keys = [key] if key else [k for k in ARRAY_KEYS if k in data.files] or data.files
-            if key and key not in data.files:
-                raise CommandError(f"{path} has no array {key!r} (it has {data.files})")
-            images = next((data[k] for k in keys if data[k].ndim in (2, 3, 4)), None)
     if images is None or images.ndim not in (2, 3, 4):
         raise CommandError(f"{path} holds no images (arrays of rank 2 to 4)")
     if images.ndim == 2:
         images = images[None]
     return images[..., None] if images.ndim == 3 else images
+
+
+def _read_array_file(path, key):
+    """The images array of an .npy, or of an .npz (by `key`, else the first of
+    ARRAY_KEYS, else of any array of rank 2 to 4); None when there is none."""
+    data = np.load(path, allow_pickle=False)
+    if isinstance(data, np.ndarray):
+        return data
+    with data:
+        if key and key not in data.files:
+            raise CommandError(f"{path} has no array {key!r} (it has {data.files})")
+        keys = [key] if key else [k for k in ARRAY_KEYS if k in data.files] or data.files
+        for name in keys:
+            array = data[name]  # each member read once: a corrupt one raises here
+            if array.ndim in (2, 3, 4):
+                return array
+    return None
 
 
 def image_files(folder):
@@ -200,7 +217,9 @@ def load_image_files(paths, target_size, color_mode):
                     size = target_size or (image.height, image.width)
                 image = image.convert(mode).resize((size[1], size[0]), Image.NEAREST)
                 images.append(np.asarray(image))
-        except OSError as error:
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            # A decompression bomb (an image beyond PIL's pixel limit) is refused
+            # like any file PIL cannot read.
             raise CommandError(f"cannot read image {path}: {error}") from None
     stacked = np.stack(images)
     return stacked[..., None] if stacked.ndim == 3 else stacked

@@ -7,8 +7,8 @@ The facade: Keras's API, its argument docs and checks. Settings live in the
 
 import functools
 import json
-import os
 
+import numpy as np
 import torch
 
 from kaug import fitting, saving
@@ -23,7 +23,7 @@ from kaug._checks import (
 )
 from kaug._tensors import to_numpy
 from kaug.batch import Batch
-from kaug.data.io import image_grid, save_image, to_uint8_images
+from kaug.data.io import image_grid, save_preview, to_uint8_images
 from kaug.flows import Flows
 from kaug.inputs import channel_axis, from_batch, to_batch
 from kaug.pipeline import Pipeline
@@ -412,6 +412,8 @@ class ImageDataGenerator(Flows):
     def random_transform(self, x, seed=None):
         """Randomly augment one image (a batch of one through `augment`)."""
         check_rank("x", x, 3, "a single image")
+        if not isinstance(x, torch.Tensor):
+            x = np.asarray(x)  # nested lists too, as Keras takes them
         return self.augment(x[None], seed)[0]
 
     def preview(self, x, n=9, path=None, seed=None, scale=1):
@@ -435,25 +437,25 @@ class ImageDataGenerator(Flows):
         if len(x) == 0:
             raise invalid("x", f"empty array of shape {tuple(x.shape)}", "must hold an image")
         images = self._to_batch(x[:n])
-        labels = None
-        if any("labels" in transform.reads for transform in self._pipeline.transforms):
-            # The grid shows images only: stand-in one-hot labels let MixUp and CutMix run.
-            labels = torch.zeros(len(images), 2, device=images.device)
-            labels[:, 0] = 1
-        batch = Batch(images, labels=labels)
+        batch = Batch(images, labels=self._stand_in_labels(len(images), images.device))
         batch = self._pipeline.augment_batch(batch, self._generator_for(seed)).images
         grid = image_grid(to_numpy(to_uint8_images(self._pipeline.standardize(batch))))
         grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
         if path is not None:
-            folder = os.path.dirname(os.fspath(path))
-            try:
-                os.makedirs(folder or ".", exist_ok=True)
-                save_image(grid, path)
-            except OSError as error:
-                raise invalid(
-                    "path", os.fspath(path), f"must be a writable file ({error})"
-                ) from None
+            save_preview(grid, path)
         return grid
+
+    def _stand_in_labels(self, count, device):
+        """Labels for `preview`'s images when a transform mixes labels (MixUp, CutMix):
+        the grid shows images only, so every image is class 0, in the form the first
+        such transform takes (one-hot rows without `num_classes`, else an index)."""
+        mixing = [t for t in self._pipeline.transforms if "labels" in t.writes]
+        if not mixing:
+            return None
+        if getattr(mixing[0], "num_classes", None) is None:
+            classes = torch.zeros(count, dtype=torch.long, device=device)
+            return torch.nn.functional.one_hot(classes, 2)
+        return torch.zeros(count, device=device)
 
     def fit(self, x, augment=False, rounds=1, seed=None, *, shard=None, rank=None,
             world_size=None):  # fmt: skip

@@ -111,6 +111,40 @@ def test_errors_are_one_clear_line(tmp_path, capsys, arguments, message):
     assert "Traceback" not in error and not (tmp_path / "preview.png").exists()
 
 
+@pytest.mark.parametrize(
+    "name,content",
+    [
+        ("empty.npy", b""),
+        ("truncated.npz", None),  # the first half of a real .npz
+        ("garbage.npz", b"PK\x03\x04" + bytes(300)),
+        ("header.npy", b"\x93NUMPY\x01\x00garbage"),
+    ],
+)
+def test_broken_array_files_are_one_clear_line(tmp_path, capsys, name, content):
+    path = tmp_path / name
+    if content is None:
+        np.savez(path, x=np.zeros((4, 8, 8), np.uint8))
+        content = path.read_bytes()[:200]
+    path.write_bytes(content)
+    assert main(["preview", str(path), "-o", str(tmp_path / "grid.png")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"kaug preview: error: cannot read {path}") and error.count("\n") == 1
+
+
+def test_a_corrupt_member_and_a_decompression_bomb_are_one_clear_line(tmp_path, capsys):
+    path = tmp_path / "corrupt.npz"
+    np.savez_compressed(path, x=np.arange(4 * 8 * 8, dtype=np.uint8).reshape(4, 8, 8))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3 : len(data) // 3 + 16] = bytes(16)
+    path.write_bytes(bytes(data))
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (15000, 15000)).save(bomb)  # more pixels than PIL will decode
+    for source, message in ((path, "cannot read"), (bomb, "decompression bomb")):
+        assert main(["preview", str(source), "-o", str(tmp_path / "grid.png")]) == 2
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1 and "Traceback" not in error
+
+
 def test_help_lists_every_generator_option(capsys):
     with pytest.raises(SystemExit):
         main(["preview", "--help"])

@@ -152,6 +152,24 @@ def test_preview_needs_an_image(gen):
         gen.preview(np.zeros((0, 8, 8, 1)))
 
 
+def test_preview_path_must_name_an_image_file(gen, tmp_path):
+    """A folder, or a name without an image extension, is blamed on `path` (preview has
+    no `save_format`), and nothing is written."""
+    x = np.zeros((2, 8, 8, 1))
+    with pytest.raises(ValueError, match=r"`path` must name an image file.*not a folder"):
+        gen.preview(x, path=tmp_path)
+    with pytest.raises(ValueError, match=r"`path` must end in an image extension"):
+        gen.preview(x, path=tmp_path / "grid")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_random_transform_takes_nested_lists_as_keras_does(gen):
+    image = np.random.default_rng(0).uniform(0, 255, (6, 5, 1))
+    out = gen.random_transform(image.tolist(), seed=3)
+    assert isinstance(out, np.ndarray) and out.shape == (6, 5, 1)
+    np.testing.assert_array_equal(out, gen.random_transform(image, seed=3))
+
+
 @pytest.mark.parametrize("y", [np.array(["cat", "dog"]), 5, "labels", [[1], [2, 3]]])
 def test_flow_targets_must_be_numeric_and_per_image(gen, y):
     with pytest.raises(ValueError, match=r"Received: y"):

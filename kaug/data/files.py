@@ -48,12 +48,17 @@ def _walk(directory, follow_links):
 def _valid_files(directory, follow_links):
     """(root, filename) of every image file below `directory`, in Keras's order.
 
-    Only regular files (or links to them) count: a FIFO or a device named
-    `x.png` would block the epoch that opens it.
+    Regular files and links to them count, and so do dangling links, as Keras lists
+    them: reading one fails at once, and the loader reports it by name (`on_error`)
+    instead of the listing dropping it without a word. A FIFO or a device named
+    `x.png` does not count: it would block the epoch that opens it.
     """
     for root, files in sorted(_walk(directory, follow_links), key=lambda entry: entry[0]):
         for name in sorted(files):
-            if name.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(root, name)):
+            path = os.path.join(root, name)
+            if name.lower().endswith(IMAGE_EXTENSIONS) and (
+                os.path.isfile(path) or (os.path.islink(path) and not os.path.exists(path))
+            ):
                 yield root, name
 
 

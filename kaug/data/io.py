@@ -104,6 +104,25 @@ def save_image(array, path, save_format=None, overwrite=True):
             os.unlink(temporary)
 
 
+def save_preview(grid, path):
+    """Write a preview grid at `path`, in the format its extension names, creating
+    missing folders; a bad path is refused by name."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise invalid("path", path, "must name an image file such as 'grid.png', not a folder")
+    try:
+        save_format = pil_format(os.path.splitext(path)[1].lstrip("."))
+    except ValueError:
+        raise invalid(
+            "path", path, "must end in an image extension PIL writes, such as .png or .jpg"
+        ) from None
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        save_image(grid, path, save_format)
+    except OSError as error:
+        raise invalid("path", path, f"must be a writable file ({error})") from None
+
+
 def _publish_new(temporary, path):
     """Give the finished file `temporary` the name `path`, which must not exist yet."""
     try:

@@ -96,3 +96,19 @@ def test_classes_must_be_distinct_names(tmp_path, classes):
     frame = pd.DataFrame({"filename": ["a/1.png", "b/1.png"], "class": ["a", "b"]})
     with pytest.raises(ValueError, match="Received: classes="):
         gen.flow_from_dataframe(frame, tmp_path, classes=classes)
+
+
+def test_a_dangling_link_is_listed_as_keras_lists_it_and_reported_when_read(tmp_path):
+    """Keras counts a link to a missing file; kaug lists it too (the same filenames),
+    and the loader names it when it cannot be read, instead of dropping it unsaid."""
+    for i in range(3):
+        png(tmp_path / "a" / f"{i}.png")
+    os.symlink(tmp_path / "gone.png", tmp_path / "a" / "9_dangling.png")
+    keras = KerasGenerator().flow_from_directory(str(tmp_path), target_size=(8, 8))
+    loader = ImageDataGenerator(device="cpu").flow_from_directory(
+        tmp_path, target_size=(8, 8), num_workers=0, batch_size=8
+    )
+    assert loader.filenames == keras.filenames and len(loader.filenames) == 4
+    with pytest.warns(UserWarning, match=r"(?s)Skipped 1 unreadable.*9_dangling.png"):
+        batches = list(loader.epoch())
+    assert sum(len(x) for x, _ in batches) == 3
