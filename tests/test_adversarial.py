@@ -442,3 +442,309 @@ def test_crafted_save_files(census, planted, tmp_path_factory, config, arrays, f
     except Exception as error:
         if not keras_worded(error):
             census.fail(category, f"the loaded generator raised {type(error).__name__}: {error}")
+
+
+# ---------------------------------------------------------------------------
+# The catalogue: every registered transform, alone and in fused runs, on tiny
+# images of every float dtype, with masks of every integer width and labels of
+# every kind, at extreme but finite parameters.
+
+from kaug.batch import Batch  # noqa: E402
+from kaug.transforms import registered_transforms  # noqa: E402
+
+# Constructor arguments for the transforms that have no defaults for them.
+BASE_CONFIGS = {
+    "RandomCrop": {"size": 3, "pad_if_needed": True},
+    "CenterCrop": {"size": [2, 3]},
+    "RandomResizedCrop": {"size": 4},
+    "BatchFunction": {"function": "tests.test_adversarial:double"},
+    "MixUp": {"num_classes": 3},
+    "CutMix": {"num_classes": 3},
+}
+# Finite values at the edges of what a float32 holds, and past them.
+EXTREMES = st.sampled_from(
+    [0, 0.0, 1e-50, -1e-50, 1e-30, 1e30, -1e30, 3.5e38, -3.5e38, 1e39, 1e300, 2**63, 10**20,
+     -(10**20), 1, 2, 0.5, 255.0, 65504.0]
+)  # fmt: skip
+KAUG_CATALOGUE = sorted(
+    name for name, cls in registered_transforms().items() if cls.__module__.startswith("kaug.")
+)
+
+
+def double(x):
+    return x * 2
+
+
+kaug.transforms.register_function(double, name="tests.test_adversarial:double")
+
+
+@st.composite
+def catalogue_configs(draw, name):
+    """A configuration of transform `name`: its defaults (or BASE_CONFIGS), some numbers
+    (or numbers inside pairs) replaced by extreme ones."""
+    cls = registered_transforms()[name]
+    base = BASE_CONFIGS.get(name, {})
+    config = {**(cls(**base).get_config() if name != "KerasAugmentation" else {}), **base}
+    if name == "KerasAugmentation":
+        config = {"rotation_range": 30, "zoom_range": [0.5, 1.5], "fill_mode": "constant",
+                  "cval": 0.0, "channel_shift_range": 10.0,
+                  "brightness_range": [0.5, 1.5]}  # fmt: skip
+    for key, value in list(config.items()):
+        if key == "p" or not draw(st.booleans()):
+            continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            config[key] = draw(EXTREMES)
+        elif isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
+            config[key] = sorted(draw(EXTREMES) for _ in value)
+    config["p"] = draw(st.sampled_from([0.0, 0.5, 1.0]))
+    return config
+
+
+MASK_WIDTHS = {
+    "uint8": (torch.uint8, 255),
+    "int8": (torch.int8, -128),
+    "int16": (torch.int16, 2**15 - 1),
+    "int32": (torch.int32, 2**31 - 1),
+    "int64": (torch.int64, 2**63 - 1),
+    "bool": (torch.bool, True),
+}
+LABEL_KINDS = ("none", "sparse int", "sparse float", "one-hot int", "one-hot float", "binary")
+
+
+def labels_of(kind, batch, num_classes=3):
+    classes = torch.arange(batch) % num_classes
+    if kind == "none":
+        return None
+    if kind.startswith("sparse"):
+        return classes if kind == "sparse int" else classes.float()
+    if kind == "binary":
+        return (classes % 2).float().view(-1, 1)
+    rows = torch.nn.functional.one_hot(classes, num_classes)
+    return rows if kind == "one-hot int" else rows.float()
+
+
+@st.composite
+def float_images(draw):
+    """(B, C, H, W) finite images: tiny sizes, 1/3/4/5 channels, every float dtype."""
+    dtype = draw(st.sampled_from([torch.float16, torch.bfloat16, torch.float32, torch.float64]))
+    shape = (draw(st.integers(0, 3)), draw(st.sampled_from([1, 3, 4, 5])),
+             draw(st.integers(1, 7)), draw(st.integers(1, 7)))  # fmt: skip
+    high = draw(st.sampled_from([1.0, 255.0, 6e4]))
+    seed = draw(st.integers(0, 2**16))
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return (x * high).to(dtype)
+
+
+def check_targets(census, category, transform, batch, out, what):
+    """Masks: dtype kept, every value one that went in (or 0), size of the images;
+    images: no NaN from finite data, dtype kept; labels: one label shape at any p."""
+    if out.images.dtype != batch.images.dtype:
+        census.fail(category, f"{what}: images {batch.images.dtype} came out {out.images.dtype}")
+    if torch.isnan(out.images.float()).any():
+        census.fail(category, f"{what}: NaN from finite images")
+    if batch.masks is not None:
+        masks = out.masks
+        if masks is None or masks.dtype != batch.masks.dtype:
+            census.fail(category, f"{what}: masks {batch.masks.dtype} came out {masks!r:.60}")
+        elif masks.shape[2:] != out.images.shape[2:] or len(masks) != len(out.images):
+            census.fail(category, f"{what}: masks {tuple(masks.shape)} for images "
+                                  f"{tuple(out.images.shape)}")  # fmt: skip
+        elif not set(masks.unique().tolist()) <= set(batch.masks.unique().tolist()) | {0}:
+            census.fail(category, f"{what}: mask values changed")
+    if batch.labels is not None and out.labels is not None and len(out.labels):
+        if torch.isnan(out.labels.float()).any():
+            census.fail(category, f"{what}: NaN labels")
+
+
+def run_catalogue_case(census, category, transforms, batch, seed):
+    """The transforms in turn on `batch` (call_batch): a refusal must be Keras-worded."""
+    before = [None if t is None else t.clone() for t in (batch.images, batch.masks, batch.labels)]
+    out = batch
+    what = f"{[type(t).__name__ for t in transforms]} on {tuple(batch.images.shape)} " \
+           f"{batch.images.dtype}"  # fmt: skip
+    try:
+        with quiet():
+            generator = torch.Generator().manual_seed(seed)
+            for transform in transforms:
+                out = transform.call_batch(out, generator)
+    except Exception as error:
+        if not keras_worded(error):
+            census.fail(category, f"{what} raised {type(error).__name__}: {error}")
+        return None
+    check_targets(census, category, transforms[0], batch, out, what)
+    after = (batch.images, batch.masks, batch.labels)
+    if not all(a is None or torch.equal(a, b) for a, b in zip(after, before, strict=True)):
+        census.fail(category, f"{what}: the input batch was modified")
+    return out
+
+
+@st.composite
+def target_batches(draw):
+    images = draw(float_images())
+    masks = None
+    width = draw(st.sampled_from([None, *MASK_WIDTHS]))
+    if width is not None:
+        dtype, extreme = MASK_WIDTHS[width]
+        labels = torch.randint(0, 3, (len(images), 1, *images.shape[2:]),
+                               generator=torch.Generator().manual_seed(1))  # fmt: skip
+        masks = torch.where(labels == 2, extreme, labels).to(dtype)
+    kind = draw(st.sampled_from(LABEL_KINDS))
+    return Batch(images, masks, labels_of(kind, len(images)))
+
+
+@settings(FUZZ, max_examples=600)
+@given(data=st.data(), name=st.sampled_from(KAUG_CATALOGUE), batch=target_batches(),
+       seed=st.integers(0, 2**32))  # fmt: skip
+def test_the_catalogue_keeps_its_promises_on_every_target(census, data, name, batch, seed):
+    category = "catalogue x dtypes x targets"
+    census.tried[category] += 1
+    config = data.draw(catalogue_configs(name))
+    try:
+        with quiet():
+            transform = registered_transforms()[name](**config)
+    except Exception as error:
+        if not keras_worded(error):
+            census.fail(category, f"{name}({config!r}) raised {type(error).__name__}: {error}")
+        return
+    run_catalogue_case(census, category, [transform], batch, seed)
+
+
+FUSABLE = ["RandomCrop", "CenterCrop", "RandomResizedCrop", "RandomPerspective",
+           "RandomElasticTransform", "RandAugment", "TrivialAugmentWide", "CutMix",
+           "ColorJitter", "RandomErosion", "RandomEqualize", "MixUp"]  # fmt: skip
+
+
+@settings(FUZZ, max_examples=300)
+@given(data=st.data(), names=st.lists(st.sampled_from(FUSABLE), min_size=1, max_size=4),
+       keras=st.fixed_dictionaries({}, optional={"rotation_range": st.floats(0, 90),
+                                                 "zoom_range": st.floats(0, 0.5),
+                                                 "horizontal_flip": st.booleans(),
+                                                 "fill_mode": st.sampled_from(["constant", "wrap"]),
+                                                 "brightness_range": pair(0.5, 1.5)}),
+       batch=target_batches(), seed=st.integers(0, 2**32))  # fmt: skip
+def test_fused_runs_carry_every_target(census, data, names, keras, batch, seed):
+    """Runs of transforms through the pipeline (the Keras stage fused with the
+    geometric run after it), with masks and labels: exact masks, no NaN, no crash."""
+    category = "fused runs x targets"
+    census.tried[category] += 1
+    try:
+        with quiet():
+            configs = [(n, data.draw(catalogue_configs(n))) for n in names]
+            transforms = [registered_transforms()[n](**config) for n, config in configs]
+            datagen = ImageDataGenerator(device="cpu", transforms=transforms, **keras)
+    except Exception as error:
+        if not keras_worded(error):
+            census.fail(category, f"{names} {keras} raised {type(error).__name__}: {error}")
+        return
+    before = [t.clone() for t in (batch.images, batch.masks, batch.labels) if t is not None]
+    what = f"{names} + {keras} on {tuple(batch.images.shape)} {batch.images.dtype}"
+    try:
+        with quiet():
+            out = datagen._pipeline.augment_batch(batch, torch.Generator().manual_seed(seed))
+    except Exception as error:
+        if not keras_worded(error):
+            census.fail(category, f"{what} raised {type(error).__name__}: {error}")
+        return
+    if torch.isnan(out.images.float()).any():
+        census.fail(category, f"{what}: NaN from finite images")
+    if batch.masks is not None and (
+        out.masks.dtype != batch.masks.dtype
+        or not set(out.masks.unique().tolist()) <= set(batch.masks.unique().tolist()) | {0}
+    ):
+        census.fail(category, f"{what}: mask values or dtype changed")
+    after = [t for t in (batch.images, batch.masks, batch.labels) if t is not None]
+    if not all(torch.equal(a, b) for a, b in zip(after, before, strict=True)):
+        census.fail(category, f"{what}: the input batch was modified")
+
+
+@settings(FUZZ, max_examples=200)
+@given(name=st.sampled_from(["MixUp", "CutMix"]), kind=st.sampled_from(LABEL_KINDS[1:]),
+       num_classes=st.sampled_from([None, 1, 3]), batch=st.integers(0, 5))  # fmt: skip
+def test_mixed_labels_have_one_shape_at_every_p(census, name, kind, num_classes, batch):
+    """MixUp/CutMix either refuse a label kind in Keras wording or serve one label shape
+    whatever `p` (0, 0.5, 1), sums and values in range."""
+    category = "mixing x label kinds"
+    census.tried[category] += 1
+    images = torch.rand(batch, 3, 6, 6) * 255
+    labels = labels_of(kind, batch)
+    shapes = set()
+    for p in (0.0, 0.5, 1.0):
+        transform = registered_transforms()[name](num_classes=num_classes, p=p)
+        try:
+            out = transform.call_batch(Batch(images, labels=labels), torch.Generator())
+        except Exception as error:
+            if not keras_worded(error):
+                census.fail(category, f"{name} {kind} p={p} raised {type(error).__name__}: {error}")
+            return
+        shapes.add(tuple(out.labels.shape))
+        if not out.labels.is_floating_point() or torch.isnan(out.labels).any():
+            census.fail(category, f"{name} {kind} p={p}: labels {out.labels!r:.80}")
+        if len(out.labels) and (out.labels.min() < 0 or out.labels.max() > 1 + 1e-6):
+            census.fail(category, f"{name} {kind} p={p}: labels outside [0, 1]")
+    if len(shapes) != 1:
+        census.fail(category, f"{name} {kind} num_classes={num_classes}: shapes {shapes} by p")
+
+
+BROKEN_FILES = st.sampled_from(["empty", "truncated", "garbage", "corrupt member", "bomb",
+                                "not an array", "bad png"])  # fmt: skip
+
+
+def broken_file(folder, kind, cut):
+    """A file of the given kind of damage; `cut` picks where a truncation falls."""
+    from PIL import Image
+
+    if kind == "bomb":  # a PNG whose header promises more pixels than PIL will decode
+        path = folder / "bomb.png"
+        Image.new("1", (15000, 15000)).save(path)
+        return path
+    if kind == "bad png":
+        path = folder / "bad.png"
+        Image.new("L", (8, 8)).save(path)
+        data = path.read_bytes()
+        path.write_bytes(data[: max(8, int(len(data) * cut))])
+        return path
+    path = folder / ("x.npy" if kind in ("empty", "not an array") else "x.npz")
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "not an array":
+        path.write_bytes(b"\x93NUMPY garbage header")
+    else:
+        np.savez_compressed(path, x=np.arange(6 * 8 * 8, dtype="uint8").reshape(6, 8, 8))
+        data = bytearray(path.read_bytes())
+        if kind == "truncated":
+            data = data[: int(len(data) * cut)]
+        elif kind == "garbage":
+            data = bytearray(b"PK\x03\x04" + bytes(range(256)) * 2)
+        else:  # flip bytes inside the member's compressed data
+            middle = len(data) // 3
+            data[middle : middle + 16] = bytes(16)
+        path.write_bytes(bytes(data))
+    return path
+
+
+@settings(FUZZ, max_examples=60)
+@given(kind=BROKEN_FILES, cut=st.floats(0.05, 0.95))
+def test_the_cli_refuses_broken_files_in_one_line(census, tmp_path_factory, kind, cut):
+    """`kaug preview` on a broken file: exit status 2 and one line naming the file,
+    never a traceback."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from kaug.cli import main
+
+    category = "CLI x broken files"
+    census.tried[category] += 1
+    folder = tmp_path_factory.mktemp("broken")
+    path = broken_file(folder, kind, cut)
+    err = io.StringIO()
+    try:
+        with redirect_stderr(err), redirect_stdout(io.StringIO()), quiet():
+            code = main(["preview", str(path), "-o", str(folder / "grid.png")])
+    except Exception as error:
+        census.fail(category, f"{kind}: raised {type(error).__name__}: {error}")
+        return
+    lines = err.getvalue().strip().splitlines()
+    if code == 0 and not lines and (folder / "grid.png").exists():
+        return  # the damage left a readable image (a PNG cut after its pixels)
+    if code != 2 or len(lines) != 1 or "error" not in lines[0]:
+        census.fail(category, f"{kind}: exit {code}, stderr {err.getvalue()!r:.200}")
