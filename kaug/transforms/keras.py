@@ -74,8 +74,9 @@ class KerasAugmentation(BatchTransform):
     rotation centre is the true centre of non-square images. The stage an
     ImageDataGenerator runs, usable alone on a (B, C, H, W) batch too.
 
-    Integer images come out in `dtype`; floating ones in the wider of their own
-    dtype and `dtype`.
+    The arithmetic runs in the wider of the images' dtype and `dtype`; floating
+    images come back in their own dtype (float16 and bfloat16 included), integer
+    ones in `dtype`.
 
     Args:
         rotation_range: degrees; angles are drawn from [-range, range].
@@ -201,12 +202,13 @@ class KerasAugmentation(BatchTransform):
 
     def apply(self, x, params):
         """Keras's `apply_transform` on a batch: warp, channel shift, brightness."""
+        dtype = x.dtype if x.is_floating_point() else self._dtype
         x = self._geometric(x, params)
         if "channel_shift_intensity" in params:
             x = F.channel_shift(x, params["channel_shift_intensity"])
         if "brightness" in params:
             x = F.brightness(x, params["brightness"])
-        return x
+        return x.to(dtype)
 
     writes = ("images", "masks")
     moves_pixels = True

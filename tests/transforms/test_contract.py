@@ -85,8 +85,8 @@ def batch(mnist):
     return torch.stack([red, green, blue], 1)
 
 
-def generator(seed=0):
-    return torch.Generator().manual_seed(seed)
+def generator(seed=0, device="cpu"):
+    return torch.Generator(device).manual_seed(seed)
 
 
 def out_shape(transform, shape):
@@ -104,17 +104,23 @@ def test_every_transform_has_an_example():
 
 @pytest.mark.parametrize("name,cls", TRANSFORMS, ids=[n for n, _ in TRANSFORMS])
 class TestContract:
-    def test_input_is_not_modified(self, name, cls, batch):
-        x = batch.clone()
-        make(cls, 1.0)(x, generator())
-        assert torch.equal(x, batch)
+    def test_input_is_not_modified(self, name, cls, batch, device):
+        x = batch.to(device)
+        before = x.clone()
+        make(cls, 1.0)(x, generator(device=device))
+        assert torch.equal(x, before)
 
-    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-    def test_dtype_and_device_are_kept(self, name, cls, batch, dtype):
+    @pytest.mark.parametrize(
+        "dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64], ids=str
+    )
+    def test_dtype_and_device_are_kept(self, name, cls, batch, dtype, device):
+        """Every float dtype, half precision included: the dtype and device come back,
+        and finite images stay finite."""
         transform = make(cls, 0.5)
-        out = transform(batch.to(dtype), generator())
-        assert out.dtype == dtype and out.device == batch.device
+        out = transform(batch.to(device, dtype), generator(device=device))
+        assert out.dtype == dtype and out.device.type == device.type
         assert out.shape == out_shape(transform, batch.shape)
+        assert torch.isfinite(out).all()
 
     def test_empty_batch(self, name, cls, batch):
         transform = make(cls, 1.0)
