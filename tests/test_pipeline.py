@@ -157,7 +157,8 @@ def test_transforms_are_held_to_the_fields_they_declare():
         Undeclared().call_batch(Batch(images, labels=labels), generator)
     mixed = MixPairs().call_batch(Batch(images, labels=labels), generator)
     torch.testing.assert_close(mixed.labels.sum(1), torch.ones(6))  # mixed labels still sum to 1
-    assert KerasAugmentation.writes == ("images", "masks") and BatchTransform.writes == ("images",)
+    assert KerasAugmentation.writes == ("images", "masks", "boxes", "keypoints")
+    assert BatchTransform.writes == ("images",)
 
 
 @pytest.mark.parametrize("photometric", [False, True])

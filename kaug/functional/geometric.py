@@ -296,6 +296,24 @@ def affine_points(columns, rows, matrix):
     return m[0] * columns + (m[1] * rows + m[2]), m[3] * columns + (m[4] * rows + m[5])
 
 
+def invert_affine(matrix):
+    """(B, 2, 3) affine maps inverted, in float64: the input-to-output maps of
+    output-to-input ones (a singular one gives non-finite points, which drop)."""
+    m = matrix.to(torch.float64)
+    linear, offset = m[:, :, :2], m[:, :, 2:]
+    inverse = torch.linalg.inv_ex(linear).inverse
+    return torch.cat([inverse, -inverse @ offset], 2)
+
+
+def box_target_points(coords, start, length, out_length):
+    """The inverse of `box_points` (without its clamps to the box): where input
+    coordinates land in an `out_length` output sampling the box [start, start + length)."""
+    if isinstance(start, torch.Tensor):
+        start = start.to(coords.dtype).view(-1, 1, 1)
+        length = length.to(coords.dtype).view(-1, 1, 1)
+    return (coords - start + 0.5) * (out_length / length) - 0.5
+
+
 def box_points(coords, start, length, out_length):
     """Coordinates of an `out_length` output along one axis sampling boxes
     [start, start + length) of the input (per image as (B,) tensors, or one box as
@@ -345,6 +363,47 @@ def homography_points(columns, rows, coefficients):
         torch.nan_to_num(x_in, nan=-far, posinf=far, neginf=-far),
         torch.nan_to_num(y_in, nan=-far, posinf=far, neginf=-far),
     )
+
+
+def projective_points(columns, rows, matrix):
+    """Points through (B, 3, 3) projective maps (affine ones included): matrix @ (x, y,
+    1), divided by the last coordinate; points sent to infinity land far outside."""
+    m = matrix.to(columns.dtype).view(-1, 9, 1, 1).unbind(1)
+    w = m[6] * columns + (m[7] * rows + m[8])
+    x = (m[0] * columns + (m[1] * rows + m[2])) / w
+    y = (m[3] * columns + (m[4] * rows + m[5])) / w
+    far = 1e6
+    return (
+        torch.nan_to_num(x, nan=-far, posinf=far, neginf=-far),
+        torch.nan_to_num(y, nan=-far, posinf=far, neginf=-far),
+    )
+
+
+def homography_target_points(columns, rows, coefficients):
+    """The inverse of `homography_points`: input points to where the perspective puts
+    them in the output (points beyond the horizon are sent far outside)."""
+    c = coefficients.to(torch.float64)
+    matrix = torch.cat([c, torch.ones_like(c[:, :1])], 1).view(-1, 3, 3)
+    inverse = torch.linalg.inv_ex(matrix).inverse
+    inverse = inverse / inverse[:, 2:, 2:]  # torchvision's form: the last entry 1
+    coefficients = inverse.flatten(1)[:, :8]
+    return homography_points(columns, rows, coefficients)
+
+
+def displace_target_points(columns, rows, displacement, iterations=10):
+    """The inverse of `displace_points` (approximate): the output points p with
+    p + d(p) = the given input points, by fixed-point iteration p <- q - d(p), d read
+    between pixels (bilinear, edges clamped). It converges where the field is smooth
+    (|grad d| < 1); `tests/transforms/test_geometric.py` measures the residual."""
+    field = displacement.to(torch.float64)
+    x, y = columns.to(torch.float64), rows.to(torch.float64)
+    out_x, out_y = x, y
+    batch = field.shape[0]
+    for _ in range(iterations):
+        # Points (B, N, 1) read the field as a (N, 1) grid of each image.
+        at = sample_points(field, *(v.expand(batch, *v.shape[1:]) for v in (out_x, out_y)))
+        out_x, out_y = x - at[:, 0], y - at[:, 1]
+    return out_x.to(columns.dtype), out_y.to(rows.dtype)
 
 
 def displace_points(columns, rows, displacement, on_grid):

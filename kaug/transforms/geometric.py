@@ -57,12 +57,14 @@ def check_padding(padding):
 
 
 class GeometricTransform(BatchTransform):
-    """A transform that resamples images (and masks) through a map of points.
+    """A transform that moves images and every target through a map of points.
 
-    Subclasses implement `sample` and `source_points`, and `output_size` when they
-    change the size. Images not drawn (per-image `p`) take `neutral_points`: the
-    identity, or for a transform that changes the size its least random form
-    (a centre crop, a resize of the whole image).
+    Subclasses implement `sample` and the map both ways: `source_points` (output
+    -> input, to resample the images and masks) and `target_points` (input ->
+    output, to move boxes and keypoints), and `output_size` when they change the
+    size. Images not drawn (per-image `p`) take `neutral_points` /
+    `neutral_target_points`: the identity, or for a transform that changes the size
+    its least random form (a centre crop, a resize of the whole image).
 
     Args:
         fill_mode: "constant" (`fill_value` outside the image), "nearest",
@@ -72,7 +74,7 @@ class GeometricTransform(BatchTransform):
         p: probability of transforming each image.
     """
 
-    writes = ("images", "masks")
+    writes = ("images", "masks", "boxes", "keypoints")
     moves_pixels = True
 
     def __init__(self, fill_mode="constant", fill_value=0.0, interpolation="bilinear", p=1.0):
@@ -97,9 +99,31 @@ class GeometricTransform(BatchTransform):
         """
         raise NotImplementedError
 
+    def target_points(self, points, params, size):
+        """Map input pixel coordinates to output ones: the inverse of `source_points`.
+
+        Args:
+            points: (x, y) pixel-centre coordinates in this transform's input, each
+                (B, N, 1) (or broadcasting to it).
+            params: `sample`'s draws.
+            size: the input's (height, width).
+        """
+        raise NotImplementedError
+
     def neutral_points(self, points, params, size):
         """Where the images not drawn sample: the identity by default."""
         return points
+
+    def neutral_target_points(self, points, params, size):
+        """The inverse of `neutral_points`: the identity by default."""
+        return points
+
+    def map_target_points(self, points, params, size):
+        return _per_image(
+            self.target_points(points, params, size),
+            self.neutral_target_points(points, params, size),
+            params.get("applied"),
+        )
 
     def draw(self, shape, generator):
         params = dict(self.sample(tuple(shape), generator))
@@ -108,13 +132,11 @@ class GeometricTransform(BatchTransform):
         return params
 
     def map_points(self, points, params, size, on_grid):
-        mapped = self.source_points(points, params, size, on_grid)
-        applied = params.get("applied")
-        if applied is None:
-            return mapped
-        neutral = self.neutral_points(points, params, size)
-        applied = applied.view(-1, 1, 1)
-        return tuple(torch.where(applied, m, n) for m, n in zip(mapped, neutral, strict=True))
+        return _per_image(
+            self.source_points(points, params, size, on_grid),
+            self.neutral_points(points, params, size),
+            params.get("applied"),
+        )
 
     def is_identity(self, size):
         """True when, at this input size, no image can move."""
@@ -131,6 +153,14 @@ class GeometricTransform(BatchTransform):
 
     def transform_batch(self, batch, params):
         return self.apply_batch(batch, params)
+
+
+def _per_image(mapped, neutral, applied):
+    """Each image's points from `mapped` where it was drawn (`applied`), else `neutral`."""
+    if applied is None:
+        return mapped
+    applied = applied.view(-1, 1, 1)
+    return tuple(torch.where(applied, m, n) for m, n in zip(mapped, neutral, strict=True))
 
 
 def draw_stages(transforms, shape, generator):
@@ -194,7 +224,22 @@ def warp_stages(batch, stages, dtype=torch.float32):
         images = torch.where(untouched.view(-1, 1, 1, 1), x, images)
         if masks is not None:
             masks = torch.where(untouched.view(-1, 1, 1, 1), batch.masks, masks)
-    return batch.replace(images=images, masks=masks)
+    return move_targets(batch.replace(images=images, masks=masks), active)
+
+
+def move_targets(batch, stages):
+    """The batch's boxes and keypoints through `stages` ([(transform, params, input
+    size)]), one stage after the other, as if each ran alone: a box is clipped to
+    each stage's output (a crop then a rotation keeps what the crop left)."""
+    if batch.boxes is None and batch.keypoints is None:
+        return batch
+    for transform, params, size in stages:
+
+        def step(x, y, transform=transform, params=params, size=size):
+            return transform.map_target_points((x, y), params, size)
+
+        batch = batch.moved_targets(step, *transform.output_size(*size))
+    return batch
 
 
 def _fills(outside, fill, leaves, value, dtype):
@@ -255,6 +300,9 @@ class KerasWarp(GeometricTransform):
     def source_points(self, points, params, size, on_grid):
         return G.affine_points(*points, self.augmentation.matrix(params, *size))
 
+    def target_points(self, points, params, size):
+        return G.affine_points(*points, G.invert_affine(self.augmentation.matrix(params, *size)))
+
 
 def _shift(points, dx, dy):
     """Points moved by (B,) tensors or Python numbers (no host-to-device copy)."""
@@ -268,6 +316,15 @@ def _resize_points(points, size, out_size):
     """Points of an `out_size` output sampling a whole `size` input (a resize)."""
     (height, width), (out_height, out_width), (columns, rows) = size, out_size, points
     return G.box_points(columns, 0, width, out_width), G.box_points(rows, 0, height, out_height)
+
+
+def _resize_target_points(points, size, out_size):
+    """Where a whole `size` input's points land in its resize to `out_size`."""
+    (height, width), (out_height, out_width), (x, y) = size, out_size, points
+    return (
+        G.box_target_points(x, 0, width, out_width),
+        G.box_target_points(y, 0, height, out_height),
+    )
 
 
 @register_transform
@@ -331,11 +388,22 @@ class RandomCrop(GeometricTransform):
     def source_points(self, points, params, size, on_grid):
         return _shift(points, params["left"], params["top"])
 
+    def target_points(self, points, params, size):
+        return _shift(points, -params["left"], -params["top"])
+
     def neutral_points(self, points, params, size):
+        return _shift(points, *self._centre_window(size))
+
+    def neutral_target_points(self, points, params, size):
+        dx, dy = self._centre_window(size)
+        return _shift(points, -dx, -dy)
+
+    def _centre_window(self, size):
+        """(left, top) of the centre window, the images not drawn's."""
         left, top, padded_height, padded_width = self.canvas(*size)
         dx = round((padded_width - self.size[1]) / 2) - left
         dy = round((padded_height - self.size[0]) / 2) - top
-        return _shift(points, dx, dy)
+        return dx, dy
 
 
 @register_transform
@@ -361,8 +429,15 @@ class CenterCrop(GeometricTransform):
         (height, width), (crop_height, crop_width) = size, self.size
         return _shift(points, _centre(width, crop_width), _centre(height, crop_height))
 
+    def target_points(self, points, params, size):
+        (height, width), (crop_height, crop_width) = size, self.size
+        return _shift(points, -_centre(width, crop_width), -_centre(height, crop_height))
+
     def neutral_points(self, points, params, size):
         return _resize_points(points, size, self.size)
+
+    def neutral_target_points(self, points, params, size):
+        return _resize_target_points(points, size, self.size)
 
 
 def _centre(side, crop):
@@ -433,8 +508,18 @@ class RandomResizedCrop(GeometricTransform):
         y = G.box_points(rows, params["top"], params["height"], out_height)
         return x, y
 
+    def target_points(self, points, params, size):
+        (out_height, out_width), (x, y) = self.size, points
+        return (
+            G.box_target_points(x, params["left"], params["width"], out_width),
+            G.box_target_points(y, params["top"], params["height"], out_height),
+        )
+
     def neutral_points(self, points, params, size):
         return _resize_points(points, size, self.size)
+
+    def neutral_target_points(self, points, params, size):
+        return _resize_target_points(points, size, self.size)
 
 
 @register_transform
@@ -475,6 +560,9 @@ class RandomPerspective(GeometricTransform):
 
     def source_points(self, points, params, size, on_grid):
         return G.homography_points(*points, params["coefficients"])
+
+    def target_points(self, points, params, size):
+        return G.homography_target_points(*points, params["coefficients"])
 
 
 def _per_axis(name, value):
@@ -524,3 +612,8 @@ class RandomElasticTransform(GeometricTransform):
 
     def source_points(self, points, params, size, on_grid):
         return G.displace_points(*points, params["displacement"], on_grid)
+
+    def target_points(self, points, params, size):
+        """Approximate: the field inverted by fixed-point iteration
+        (`G.displace_target_points`)."""
+        return G.displace_target_points(*points, params["displacement"])

@@ -210,15 +210,25 @@ class KerasAugmentation(BatchTransform):
             x = F.brightness(x, params["brightness"])
         return x.to(dtype)
 
-    writes = ("images", "masks")
+    writes = ("images", "masks", "boxes", "keypoints")
     moves_pixels = True
 
     def apply_batch(self, batch, params):
-        """The images augmented, and the masks moved with them (`apply_to_masks`)."""
+        """The images augmented, and the masks (`apply_to_masks`), boxes and keypoints
+        moved with them."""
         masks = batch.masks
         if masks is not None:
             masks = self.apply_to_masks(masks, params, self._points_dtype(batch.images))
-        return batch.replace(images=self.apply(batch.images, params), masks=masks)
+        batch = batch.replace(images=self.apply(batch.images, params), masks=masks)
+        if "theta" not in params and not any(key in params for key in FLIP_KEYS):
+            return batch  # nothing moved
+        height, width = batch.images.shape[2:]
+        inverse = F.geometric.invert_affine(self.matrix(params, height, width))
+
+        def step(x, y):
+            return F.geometric.affine_points(x, y, inverse)
+
+        return batch.moved_targets(step, height, width)
 
     def apply_to_masks(self, masks, params, dtype=torch.float32):
         """The geometric part of `params` on label masks: nearest sampling, 0 outside.

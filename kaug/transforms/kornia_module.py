@@ -12,7 +12,7 @@ forks it: one host sync per batch, where kaug's own transforms need none.
 import torch
 
 from kaug.batch import Batch
-from kaug.functional.geometric import gather_planes, index_planes
+from kaug.functional.geometric import gather_planes, index_planes, projective_points
 from kaug.transforms.base import BatchTransform
 
 
@@ -33,9 +33,6 @@ class KorniaTransform(BatchTransform):
     generator holding one raise a ValueError naming it.
     """
 
-    writes = ("images", "masks")
-    moves_pixels = True  # a geometric module may; its masks follow (a photometric one: as they are)
-
     def __init__(self, module):
         super().__init__(p=1.0)
         if not is_kornia_module(module):
@@ -43,9 +40,17 @@ class KorniaTransform(BatchTransform):
 
             raise invalid("module", module, "must be a kornia.augmentation module")
         import kornia.augmentation as K
+        from kornia.augmentation._2d.geometric.base import GeometricAugmentationBase2D
 
         self.module = module
         self._with_masks = K.AugmentationSequential(module, data_keys=["input", "mask"])
+        # A geometric module moves pixels: masks follow (kornia's own mask handling);
+        # boxes and keypoints follow its transform matrix, where it has one (an
+        # elastic or thin-plate-spline module has none: batches with them are refused).
+        self.moves_pixels = ".geometric." in type(module).__module__
+        self.writes = ("images", "masks")
+        if isinstance(module, GeometricAugmentationBase2D):
+            self.writes += ("boxes", "keypoints")
 
     def sample(self, shape, generator):
         seed = torch.randint(0, 2**62, (1,), generator=generator, device=generator.device)
@@ -60,12 +65,23 @@ class KorniaTransform(BatchTransform):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(int(params["seed"][0]))
             if masks is None:
-                return batch.replace(images=self.module(work).to(x.dtype))
-            # kornia moves the pixel indices (`index_planes`) as masks; the masks are
-            # gathered from them, so labels of any width keep every value.
-            planes = index_planes(*masks.shape[:1], *masks.shape[2:], x.device).to(work.dtype)
-            out, moved = self._with_masks(work, planes)
-        return batch.replace(images=out.to(x.dtype), masks=gather_planes(masks, moved))
+                out = self.module(work)
+            else:
+                # kornia moves the pixel indices (`index_planes`) as masks; the masks are
+                # gathered from them, so labels of any width keep every value.
+                planes = index_planes(*masks.shape[:1], *masks.shape[2:], x.device)
+                out, moved = self._with_masks(work, planes.to(work.dtype))
+                masks = gather_planes(masks, moved)
+        batch = batch.replace(images=out.to(x.dtype), masks=masks)
+        if self.moves_pixels and (batch.boxes is not None or batch.keypoints is not None):
+            # kornia's matrix maps input pixel centres to output ones (projective).
+            matrix = self.module.transform_matrix.to(x.device, torch.float64)
+
+            def step(px, py):
+                return projective_points(px, py, matrix)
+
+            batch = batch.moved_targets(step, *out.shape[2:])
+        return batch
 
     def apply(self, x, params):
         return self.apply_batch(Batch(x), params).images

@@ -18,6 +18,7 @@ import torch
 
 from kaug._checks import check_int, check_number, invalid
 from kaug.batch import Batch
+from kaug.functional import targets as T
 from kaug.sampling import bernoulli, beta, uniform
 from kaug.transforms.base import BatchTransform, register_transform
 
@@ -31,9 +32,20 @@ def partners(batch, generator):
 
 
 class _Mixing(BatchTransform):
-    reads = ("images", "labels")
+    reads = ("images",)  # and one of `mixes` (`check_targets`)
     writes = ("images", "labels")
     mixes_batch = True  # an image's output depends on another image of the batch
+    #: The fields a batch must carry at least one of: what the transform mixes.
+    mixes = ("labels", "boxes")
+
+    def check_targets(self, batch):
+        super().check_targets(batch)
+        if all(getattr(batch, field) is None for field in self.mixes):
+            raise invalid(
+                "transforms",
+                type(self).__name__,
+                f"needs batches with {' or '.join(self.mixes)} (it mixes them with the images)",
+            )
 
     def __init__(self, alpha=1.0, num_classes=None, p=1.0):
         super().__init__(p=p)
@@ -128,10 +140,21 @@ class MixUp(_Mixing):
     def unmixed(self, params, keep):
         return {**params, "share": torch.where(keep, 1.0, params["share"])}
 
+    writes = ("images", "labels", "boxes")
+
     def mixed_images(self, batch, params):
-        x = batch.images
-        share = params["share"].to(x.dtype).view(-1, 1, 1, 1)
-        return {"images": share * x + (1 - share) * x[params["partner"]]}
+        x, share, partner = batch.images, params["share"], params["partner"]
+        weight = share.to(x.dtype).view(-1, 1, 1, 1)
+        mixed = {"images": weight * x + (1 - weight) * x[partner]}
+        if batch.boxes is not None:  # both images' objects are in the blend
+            boxes = batch.boxes
+            theirs = boxes.labels[partner]
+            theirs = torch.where((share < 1).view(-1, 1), theirs, -1)  # not mixed: none
+            mixed["boxes"] = boxes.replace(
+                xyxy=torch.cat([boxes.xyxy, boxes.xyxy[partner]], 1),
+                labels=torch.cat([boxes.labels, theirs], 1),
+            ).compacted()
+        return mixed
 
 
 @register_transform
@@ -141,21 +164,12 @@ class CutMix(_Mixing):
     by the pasted box's true area (Yun et al. 2019). Masks get the same box, and a
     batch of images and masks without labels (segmentation) is mixed too."""
 
-    reads = ("images",)  # and labels or masks (`check_targets`)
-    writes = ("images", "labels", "masks")
+    writes = ("images", "labels", "masks", "boxes", "keypoints")
     moves_pixels = True  # a partner's box is pasted: the masks get the same box
+    mixes = ("labels", "masks", "boxes", "keypoints")
 
     def __init__(self, alpha=1.0, num_classes=None, p=1.0):
         super().__init__(alpha, num_classes, p)
-
-    def check_targets(self, batch):
-        super().check_targets(batch)
-        if batch.labels is None and batch.masks is None:
-            raise invalid(
-                "transforms",
-                type(self).__name__,
-                "needs batches with labels or masks (it mixes them by the pasted box)",
-            )
 
     def sample(self, shape, generator):
         batch, _, height, width = shape
@@ -187,8 +201,21 @@ class CutMix(_Mixing):
 
     def mixed_images(self, batch, params):
         x, partner = batch.images, params["partner"]
-        inside = self.inside(params["box"].to(x.device), *x.shape[2:], x.device)
+        box = params["box"].to(x.device)
+        inside = self.inside(box, *x.shape[2:], x.device)
         mixed = {"images": torch.where(inside, x[partner], x)}
         if batch.masks is not None:
             mixed["masks"] = torch.where(inside, batch.masks[partner], batch.masks)
+        rect = box[:, [2, 0, 3, 1]]  # the pasted box as (x1, y1, x2, y2)
+        if batch.boxes is not None:
+            boxes = batch.boxes
+            own = T.boxes_around(boxes.xyxy, boxes.labels, rect, boxes.min_visibility)
+            theirs = T.boxes_within(boxes.xyxy[partner], boxes.labels[partner], rect,
+                                    boxes.min_visibility, boxes.min_size)  # fmt: skip
+            mixed["boxes"] = boxes.replace(
+                xyxy=torch.cat([own[0], theirs[0]], 1), labels=torch.cat([own[1], theirs[1]], 1)
+            ).compacted()
+        if batch.keypoints is not None:  # a fixed skeleton: the pasted box hides its points
+            kp = batch.keypoints
+            mixed["keypoints"] = kp.replace(visible=T.points_outside(kp.xy, kp.visible, rect))
         return mixed

@@ -12,8 +12,9 @@ import functools
 import torch
 
 from kaug._checks import check_bool, check_choice, check_int, check_number, invalid
+from kaug.batch import TARGETS, Batch
 from kaug.functional import color
-from kaug.functional.geometric import warp_labels_zeros, warp_zeros
+from kaug.functional.geometric import affine_points, invert_affine, warp_labels_zeros, warp_zeros
 from kaug.sampling import bernoulli, dirichlet
 from kaug.transforms.base import register_transform
 from kaug.transforms.color import ValueRangeTransform
@@ -93,7 +94,7 @@ class _Policy(ValueRangeTransform):
     includes_identity = True  # "Identity" is one of the operations an image may draw
     interpolation_order = 0  # geometric operations sample nearest, as torchvision's
     moves_pixels = True
-    writes = ("images", "masks")
+    writes = ("images", "masks", "boxes", "keypoints")
 
     @classmethod
     def magnitude_table(cls, op, bins, height, width):
@@ -118,32 +119,35 @@ class _Policy(ValueRangeTransform):
         return torch.where(signed[ops] & negative, -values, values)
 
     def apply_batch(self, batch, params):
-        if batch.masks is None or "masks" not in self.writes:
+        carried = any(getattr(batch, field) is not None for field in TARGETS)
+        if not carried or "masks" not in self.writes:
             return super().apply_batch(batch, params)
         low, high = self.value_range
         x = batch.images - low if low else batch.images
-        x, masks = self.steps(x, batch.masks, params, high - low)
-        return batch.replace(images=x + low if low else x, masks=masks)
+        batch = self.steps(batch.replace(images=x), params, high - low)
+        x = batch.images
+        return batch.replace(images=x + low if low else x)
 
     def apply_in_range(self, x, params, bound):
-        return self.steps(x, None, params, bound)[0]
+        return self.steps(Batch(x), params, bound).images
 
-    def steps(self, x, masks, params, bound):
-        """Every image (and mask, if any) through its `num_ops` operations."""
+    def steps(self, batch, params, bound):
+        """Every image (and its targets) through its `num_ops` operations."""
         for step in range(self.num_ops):
             ops, bins = params["ops"][:, step], params["bins"][:, step]
-            magnitude = self.magnitudes(x, ops, bins, params["negative"][:, step])
-            x, masks = self.step(x, masks, ops, magnitude, bound)
-        return x, masks
+            magnitude = self.magnitudes(batch.images, ops, bins, params["negative"][:, step])
+            batch = self.step(batch, ops, magnitude, bound)
+        return batch
 
-    def step(self, x, masks, ops, magnitude, bound):
+    def step(self, batch, ops, magnitude, bound):
         """Each image through the operation it drew: the images are grouped by operation
         (one read of the group sizes per step) and each group is one batch op; the
-        masks of the images whose operation is geometric move with them."""
+        targets of the images whose operation is geometric move with them."""
+        x = batch.images
         order = torch.argsort(ops, stable=True)
         counts = torch.bincount(ops, minlength=len(self.ops)).tolist()
         out = torch.empty_like(x)
-        moved = None if masks is None else masks.clone()
+        targets = _MovedTargets(batch)
         start = 0
         for index, count in enumerate(counts):
             if count:
@@ -151,12 +155,11 @@ class _Policy(ValueRangeTransform):
                 if self.ops[index] in GEOMETRIC:
                     matrices = self.matrices(x, ops[rows], magnitude[rows])
                     out[rows] = warp_zeros(x[rows], matrices, self.interpolation_order)
-                    if moved is not None:
-                        moved[rows] = warp_labels_zeros(masks[rows], matrices)
+                    targets.move(rows, matrices)
                 else:
                     out[rows] = self.operation(index, x[rows], magnitude[rows], bound)
             start += count
-        return out, moved
+        return targets.batch(out)
 
     def operation(self, index, x, magnitude, bound):
         """Photometric operation `ops[index]` on images that all drew it."""
@@ -197,6 +200,44 @@ class _Policy(ValueRangeTransform):
         offset_x = ox - (cos * ox - sin * oy) - tx + 0.5 * shear_x
         offset_y = oy - (sin * ox + cos * oy) - ty + 0.5 * shear_y
         return torch.stack([a, b, offset_x, c, d, offset_y], -1).view(-1, 2, 3).to(x.dtype)
+
+
+class _MovedTargets:
+    """A step's targets: copies of the batch's, whose rows the geometric groups overwrite
+    with their moved masks (nearest, through the images' own grid), boxes and
+    keypoints (through the inverse maps)."""
+
+    def __init__(self, batch):
+        self.source = batch
+        self.masks = None if batch.masks is None else batch.masks.clone()
+        self.boxes = None if batch.boxes is None else batch.boxes.select(slice(None), copy=True)
+        self.keypoints = batch.keypoints
+        if self.keypoints is not None:
+            self.keypoints = self.keypoints.select(slice(None), copy=True)
+
+    def move(self, rows, matrices):
+        source = self.source
+        if self.masks is not None:
+            self.masks[rows] = warp_labels_zeros(source.masks[rows], matrices)
+        if self.boxes is None and self.keypoints is None:
+            return
+        inverse = invert_affine(matrices)
+        size = source.images.shape[2:]
+
+        def step(x, y):
+            return affine_points(x, y, inverse)
+
+        if self.boxes is not None:
+            moved = source.boxes.select(rows).moved(step, *size)
+            self.boxes.xyxy[rows], self.boxes.labels[rows] = moved.xyxy, moved.labels
+        if self.keypoints is not None:
+            moved = source.keypoints.select(rows).moved(step, *size)
+            self.keypoints.xy[rows], self.keypoints.visible[rows] = moved.xy, moved.visible
+
+    def batch(self, images):
+        return self.source.replace(
+            images=images, masks=self.masks, boxes=self.boxes, keypoints=self.keypoints
+        )
 
 
 @register_transform
@@ -317,7 +358,7 @@ class AugMix(_Policy):
         chains = x.repeat(width, 1, 1, 1)
         for step in range(ops.shape[1]):
             magnitude = self.magnitudes(x, ops[:, step], bins[:, step], negative[:, step])
-            chains, _ = self.step(chains, None, ops[:, step], magnitude, bound)
+            chains = self.step(Batch(chains), ops[:, step], magnitude, bound).images
         weights = chain_major(params["weights"]).to(x.dtype).view(width, batch, 1, 1, 1)
         mix = params["original"].to(x.dtype).view(-1, 1, 1, 1) * x
         for weight, chain in zip(weights, chains.view(width, *x.shape), strict=True):
