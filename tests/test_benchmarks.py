@@ -1,12 +1,12 @@
 """The benchmark scripts run (tiny sizes, a few batches), so they cannot rot."""
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
 
 from tests.conftest import MNIST_SAMPLE
+from tests.helpers import script_env
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -16,7 +16,7 @@ def smoke(script, tmp_path, *extra):
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), "--smoke", *extra,
          "--data", str(MNIST_SAMPLE), "--json", str(out)],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "KERAS_BACKEND": "torch"},
+        capture_output=True, text=True, timeout=600, env=script_env(KERAS_BACKEND="torch"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(out.read_text()), result.stdout

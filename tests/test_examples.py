@@ -1,7 +1,6 @@
 """Every example runs end to end on real MNIST and says what it did."""
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import MNIST_SAMPLE
+from tests.helpers import script_env
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 TOUR = sorted(EXAMPLES.glob("tour_*.py"))
@@ -18,7 +18,7 @@ TOUR = sorted(EXAMPLES.glob("tour_*.py"))
 
 def run_example(script, tmp_path, *args):
     mnist = MNIST_SAMPLE
-    env = {**os.environ, "KAUG_MNIST": str(mnist), "KERAS_BACKEND": "torch"}
+    env = script_env(KAUG_MNIST=str(mnist), KERAS_BACKEND="torch")
     result = subprocess.run(
         [sys.executable, str(script), "--out", str(tmp_path), *args],
         capture_output=True, text=True, env=env, timeout=300,
@@ -43,8 +43,8 @@ def test_tour_example(script, tmp_path):
 @pytest.mark.slow
 def test_the_main_job_trains_on_the_built_in_digits(tmp_path):
     """The README's run command, as a fresh offline clone runs it: kaug's own digits."""
-    env = {k: v for k, v in os.environ.items() if k != "KAUG_MNIST"}
-    env["KERAS_HOME"] = str(tmp_path / "no_keras_cache")
+    env = script_env(KERAS_HOME=str(tmp_path / "no_keras_cache"))
+    env.pop("KAUG_MNIST", None)
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / "train_mnist.py"), "--out", str(tmp_path)],
         capture_output=True, text=True, env=env, timeout=600,
