@@ -139,9 +139,15 @@ def default_workers(samples, batch_size, target_size, cpus=None):
     return min(4, cpus)
 
 
+def _host_copy(values):
+    """`values` as a writable numpy array of their own: pandas 3 hands out read-only
+    column arrays (copy on write), which torch warns about and must not share."""
+    return np.array(values)
+
+
 def _on_device(values, device):
     """Targets as a tensor on `device`; integers as int64 (one_hot and indexing want it)."""
-    tensor = torch.as_tensor(np.asarray(values), device=device)
+    tensor = torch.as_tensor(_host_copy(values), device=device)
     if not tensor.is_floating_point() and tensor.dtype != torch.bool:
         tensor = tensor.long()
     return tensor
@@ -214,7 +220,7 @@ class FileLoader(LoaderBase):
         self._sample_weight = (
             None
             if sample_weight is None
-            else torch.as_tensor(np.asarray(sample_weight), dtype=pipeline.dtype, device=device)
+            else torch.as_tensor(_host_copy(sample_weight), dtype=pipeline.dtype, device=device)
         )
         self._sampler = _EpochOrder(self)
         if num_workers is None:
