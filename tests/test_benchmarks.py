@@ -68,3 +68,12 @@ def test_catalogue_throughput_smoke(tmp_path):
         rates = row["images_per_second"]
         assert set(rates) == {"kaug", "keras layers", "torchvision v2", "kornia"}
         assert all(rate > 0 for rate in rates.values())
+
+
+def test_host_copy_smoke(tmp_path):
+    report, _ = smoke("host_copy.py", tmp_path, "--device", "cpu")
+    assert [row["batch_size"] for row in report["results"]] == [8, 8]
+    for row in report["results"]:
+        assert row["conversion_ms"] >= 0 and row["next_torch_ms"] > 0 and row["next_numpy_ms"] > 0
+    mnist = report["results"][1]  # a contiguous CPU batch is shared, not copied
+    assert mnist["served_contiguous"] and mnist["shared_not_copied"]

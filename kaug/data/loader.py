@@ -26,7 +26,6 @@ import torch
 
 from kaug import distributed
 from kaug._checks import check_choice
-from kaug._tensors import to_numpy
 from kaug.data.keras_adapter import keras_class
 from kaug.sampling import make_generator, rank_seed
 
@@ -36,10 +35,12 @@ OUTPUTS = ("numpy", "torch")
 
 def host_batch(batch):
     """A served batch as C-contiguous numpy arrays (Keras's iterators' kind), its
-    tuples and lists kept; a device tensor is copied to the host first."""
+    tuples and lists kept. A strided batch (channels-last view of a (B, C, H, W)
+    tensor) is made contiguous where it is, on the GPU before the copy to the host;
+    a contiguous CPU tensor is shared, not copied (each batch is fresh)."""
     if isinstance(batch, (tuple, list)):
         return type(batch)(host_batch(item) for item in batch)
-    return to_numpy(batch)
+    return batch.detach().contiguous().cpu().numpy()
 
 
 def epoch_order(count, shuffle, generator, rank=0, world_size=1):
