@@ -157,8 +157,9 @@ class FileLoader(LoaderBase):
     """Batches of image files, decoded by CPU workers, augmented on the device.
 
     Returned by `ImageDataGenerator.flow_from_directory` and `flow_from_dataframe`;
-    yields `x`, `(x, y)` or `(x, y, sample_weight)` like Keras's iterators, as
-    tensors on the generator's device. Keras's attributes are here: `filenames`,
+    yields `x`, `(x, y)` or `(x, y, sample_weight)` like Keras's iterators: numpy
+    arrays when iterated (`output`, see `LoaderBase`), tensors on the generator's
+    device from `epoch()` and to `model.fit`. Keras's attributes are here: `filenames`,
     `filepaths`, `classes`, `labels`, `class_indices`, `num_classes`, `samples`,
     `image_shape`, `sample_weight`.
 
