@@ -61,7 +61,10 @@ def kaug_runner(images, labels, batch_size, device, pipeline_name):
         ]  # fmt: skip
     pipeline.append(T.MixUp(alpha=0.2, num_classes=CLASSES))
     datagen = ImageDataGenerator(transforms=pipeline, device=device)
-    loader = datagen.flow(images, labels, batch_size=batch_size, seed=0, resident=True)
+    # the device tensors, as model.fit takes them (iteration would copy numpy data's to the host)
+    loader = datagen.flow(
+        images, labels, batch_size=batch_size, seed=0, resident=True, output="torch"
+    )
     return lambda: next(loader)
 
 

@@ -62,7 +62,8 @@ def kaug_runner(images, batch_size, device):
     from kaug import ImageDataGenerator
 
     datagen = ImageDataGenerator(**SUITE, device=device)
-    loader = datagen.flow(images, batch_size=batch_size, seed=0, resident=True)
+    # the device tensors, as model.fit takes them (iteration would copy numpy data's to the host)
+    loader = datagen.flow(images, batch_size=batch_size, seed=0, resident=True, output="torch")
 
     def run():
         return next(loader)

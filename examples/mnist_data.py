@@ -23,21 +23,37 @@ def keras_cache():
     return pathlib.Path(home) / "datasets" / "mnist.npz"
 
 
-def load_mnist(path=None):
-    """((x_train, y_train), (x_test, y_test)): uint8 images (N, 28, 28, 1), int labels."""
+# Grids show each image about this many pixels wide, as `kaug preview` draws them.
+GRID_PIXELS = 96
+
+
+def grid_scale(images):
+    """The `preview(..., scale=)` that draws (N, H, W, ...) images about GRID_PIXELS wide."""
+    return max(1, GRID_PIXELS // max(images.shape[1:3]))
+
+
+def find_mnist(path=None):
+    """((x_train, y_train), (x_test, y_test)) exactly as `keras.datasets.mnist.load_data()`
+    returns them (uint8 (N, 28, 28) images, uint8 labels), from `path`, $KAUG_MNIST,
+    Keras's cache or kaug's built-in sample, saying which."""
     path = (
         path or os.environ.get("KAUG_MNIST") or (keras_cache() if keras_cache().exists() else None)
     )
     if path:
         with np.load(path) as data:
             print(f"MNIST from {path}: {len(data['x_train'])} training digits")
-            return keras_layout(data["x_train"], data["y_train"], data["x_test"], data["y_test"])
+            return (data["x_train"], data["y_train"]), (data["x_test"], data["y_test"])
     print(
         "Training on kaug's built-in MNIST sample: 10,000 training and 2,000 test digits.\n"
         "For all 60,000: --data path/to/mnist.npz (or $KAUG_MNIST); an online "
         "keras.datasets.mnist.load_data() leaves one in ~/.keras/datasets."
     )
-    (x_train, y_train), (x_test, y_test) = load_mnist_sample()
+    return load_mnist_sample()
+
+
+def load_mnist(path=None):
+    """((x_train, y_train), (x_test, y_test)): uint8 images (N, 28, 28, 1), int labels."""
+    (x_train, y_train), (x_test, y_test) = find_mnist(path)
     return keras_layout(x_train, y_train, x_test, y_test)
 
 

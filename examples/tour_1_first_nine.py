@@ -1,11 +1,18 @@
-"""Tour 1: the first nine training digits, unchanged (the point of comparison)."""
+"""Tour 1: plot the first nine training digits (the tutorial's first code block).
 
-from mnist_data import load_mnist, parse_args
+The tutorial's code as written; only the imports changed (see tour.py): the data
+come from `--data`/$KAUG_MNIST or kaug's built-in sample, and the grid is written
+to out/tour_1_first_nine.png.
+"""
 
-from kaug import ImageDataGenerator
+# Plot images
+from tour import mnist, pyplot
 
-args = parse_args(__doc__)
-(x_train, y_train), _ = load_mnist(args.data)
-path = f"{args.out}/tour_1_first_nine.png"
-ImageDataGenerator().preview(x_train, n=9, path=path)  # no arguments: no change
-print(f"first nine labels: {y_train[:9].tolist()}; grid: {path}")
+# load data
+(X_train, y_train), (X_test, y_test) = mnist.load_data()
+# create a grid of 3x3 images
+for i in range(0, 9):
+    pyplot.subplot(330 + 1 + i)
+    pyplot.imshow(X_train[i], cmap=pyplot.get_cmap("gray"))
+# show the plot
+pyplot.show()

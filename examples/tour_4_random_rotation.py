@@ -1,13 +1,33 @@
-"""Tour 4: random rotations of up to 90 degrees."""
+"""Tour 4: random rotations of up to 90 degrees.
 
-from mnist_data import load_mnist, parse_args
+The tutorial's code block as written; only the imports changed (kaug's
+ImageDataGenerator; the data and the plotting of tour.py). Grid:
+out/tour_4_random_rotation.png.
+"""
+
+# Random Rotations
+from tour import mnist, pyplot
 
 from kaug import ImageDataGenerator
 
-args = parse_args(__doc__)
-(x_train, _), _ = load_mnist(args.data)
+# load data
+(X_train, y_train), (X_test, y_test) = mnist.load_data()
+# reshape to be [samples][width][height][channels]
+X_train = X_train.reshape((X_train.shape[0], 28, 28, 1))
+X_test = X_test.reshape((X_test.shape[0], 28, 28, 1))
+# convert from int to float
+X_train = X_train.astype("float32")
+X_test = X_test.astype("float32")
+# define data preparation
 datagen = ImageDataGenerator(rotation_range=90)
-angles = [datagen.get_random_transform(x_train.shape[1:])["theta"] for _ in range(9)]
-path = f"{args.out}/tour_4_random_rotation.png"
-datagen.preview(x_train, n=9, path=path)
-print(f"angles drawn for nine digits: {[round(a) for a in angles]}; grid: {path}")
+# fit parameters from data
+datagen.fit(X_train)
+# configure batch size and retrieve one batch of images
+for X_batch, y_batch in datagen.flow(X_train, y_train, batch_size=9):
+    # create a grid of 3x3 images
+    for i in range(0, 9):
+        pyplot.subplot(330 + 1 + i)
+        pyplot.imshow(X_batch[i].reshape(28, 28), cmap=pyplot.get_cmap("gray"))
+    # show the plot
+    pyplot.show()
+    break

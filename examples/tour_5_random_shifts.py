@@ -1,14 +1,34 @@
-"""Tour 5: random shifts of up to 20 % of the width and of the height."""
+"""Tour 5: random shifts of up to 20 % of the width and of the height.
 
-from mnist_data import load_mnist, parse_args
+The tutorial's code block as written; only the imports changed (kaug's
+ImageDataGenerator; the data and the plotting of tour.py). Grid:
+out/tour_5_random_shifts.png.
+"""
+
+# Random Shifts
+from tour import mnist, pyplot
 
 from kaug import ImageDataGenerator
 
-args = parse_args(__doc__)
-(x_train, _), _ = load_mnist(args.data)
-datagen = ImageDataGenerator(width_shift_range=0.2, height_shift_range=0.2)
-shifts = [datagen.get_random_transform(x_train.shape[1:]) for _ in range(9)]
-path = f"{args.out}/tour_5_random_shifts.png"
-datagen.preview(x_train, n=9, path=path)
-print("shifts drawn (columns, rows) in pixels:",
-      [(round(p["tx"], 1), round(p["ty"], 1)) for p in shifts], f"; grid: {path}")  # fmt: skip
+# load data
+(X_train, y_train), (X_test, y_test) = mnist.load_data()
+# reshape to be [samples][width][height][channels]
+X_train = X_train.reshape((X_train.shape[0], 28, 28, 1))
+X_test = X_test.reshape((X_test.shape[0], 28, 28, 1))
+# convert from int to float
+X_train = X_train.astype("float32")
+X_test = X_test.astype("float32")
+# define data preparation
+shift = 0.2
+datagen = ImageDataGenerator(width_shift_range=shift, height_shift_range=shift)
+# fit parameters from data
+datagen.fit(X_train)
+# configure batch size and retrieve one batch of images
+for X_batch, y_batch in datagen.flow(X_train, y_train, batch_size=9):
+    # create a grid of 3x3 images
+    for i in range(0, 9):
+        pyplot.subplot(330 + 1 + i)
+        pyplot.imshow(X_batch[i].reshape(28, 28), cmap=pyplot.get_cmap("gray"))
+    # show the plot
+    pyplot.show()
+    break

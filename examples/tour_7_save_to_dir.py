@@ -1,25 +1,39 @@
-"""Tour 7: saving augmented images to a folder while they are served."""
+"""Tour 7: save the augmented images to a folder as they are served.
 
+The tutorial's code block as written; only the imports changed (kaug's
+ImageDataGenerator; the data and the plotting of tour.py), and `exist_ok=True`
+lets the tour run twice. The nine images of the batch are written to ./images
+(aug_*.png, in the background; all written before the script ends) and
+shown in out/tour_7_save_to_dir.png.
+"""
+
+# Save augmented images to file
 import os
 
-from mnist_data import load_mnist, parse_args
+from tour import mnist, pyplot
 
 from kaug import ImageDataGenerator
 
-args = parse_args(__doc__)
-(x_train, y_train), _ = load_mnist(args.data)
-folder = f"{args.out}/tour_7_images"
-datagen = ImageDataGenerator(rotation_range=20, width_shift_range=0.1, height_shift_range=0.1)
-loader = datagen.flow(
-    x_train[:27],
-    y_train[:27],
-    batch_size=9,
-    save_to_dir=folder,
-    save_prefix="aug",
-    save_format="png",
-)
-served = sum(len(x_batch) for x_batch, y_batch in loader.epoch())  # one epoch: three batches of 9
-path = f"{args.out}/tour_7_save_to_dir.png"
-datagen.preview(x_train, n=9, path=path)
-files = sorted(os.listdir(folder))
-print(f"{served} images served, {len(files)} written to {folder} (e.g. {files[0]}); grid: {path}")
+# load data
+(X_train, y_train), (X_test, y_test) = mnist.load_data()
+# reshape to be [samples][width][height][channels]
+X_train = X_train.reshape((X_train.shape[0], 28, 28, 1))
+X_test = X_test.reshape((X_test.shape[0], 28, 28, 1))
+# convert from int to float
+X_train = X_train.astype("float32")
+X_test = X_test.astype("float32")
+# define data preparation
+datagen = ImageDataGenerator()
+# fit parameters from data
+datagen.fit(X_train)
+# configure batch size and retrieve one batch of images
+os.makedirs("images", exist_ok=True)
+for X_batch, y_batch in datagen.flow(X_train, y_train, batch_size=9, save_to_dir="images",
+                                     save_prefix="aug", save_format="png"):
+    # create a grid of 3x3 images
+    for i in range(0, 9):
+        pyplot.subplot(330 + 1 + i)
+        pyplot.imshow(X_batch[i].reshape(28, 28), cmap=pyplot.get_cmap("gray"))
+    # show the plot
+    pyplot.show()
+    break

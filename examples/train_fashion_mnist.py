@@ -21,7 +21,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from mnist_data import keras_layout, parse_args  # noqa: E402
+from mnist_data import grid_scale, keras_layout, parse_args  # noqa: E402
 from train_mnist import EpochTimer, convnet  # noqa: E402
 
 from kaug import ImageDataGenerator  # noqa: E402
@@ -97,7 +97,9 @@ def main():
     initial_weights = convnet(x_train.shape[1:]).get_weights()
     runs = generators()
     grid = f"{args.out}/train_fashion_mnist_augmented.png"
-    runs["randaugment_mixup"].preview(x_train, n=16, path=grid, seed=args.seed)
+    runs["randaugment_mixup"].preview(
+        x_train, n=16, path=grid, seed=args.seed, scale=grid_scale(x_train)
+    )
     results = {
         name: train(name, datagen, data, args, initial_weights) for name, datagen in runs.items()
     }

@@ -16,7 +16,7 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import keras  # noqa: E402
-from mnist_data import load_mnist, parse_args  # noqa: E402
+from mnist_data import grid_scale, load_mnist, parse_args  # noqa: E402
 
 from kaug import ImageDataGenerator  # noqa: E402
 
@@ -66,7 +66,7 @@ def main():
         rescale=1 / 255,
     )  # fmt: skip
     grid = f"{args.out}/train_mnist_augmented.png"
-    datagen.preview(x_train, n=16, path=grid)
+    datagen.preview(x_train, n=16, path=grid, scale=grid_scale(x_train))  # as `kaug preview`
 
     model = convnet(x_train.shape[1:])
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])

@@ -30,6 +30,7 @@ _CHOICES = {
     "data_format": ("channels_last", "channels_first"),
     "dtype": ("float16", "float32", "float64"),
     "interpolation_order": (0, 1),
+    "zca_regularization": ("covariance", "keras3"),
 }
 ARRAY_KEYS = ("x_train", "x", "images", "x_test")
 

@@ -158,7 +158,8 @@ def _statistics(accumulator, settings):
         center = mean if settings.featurewise_center else torch.zeros_like(mean)
         scale = std + 1e-6 if settings.featurewise_std_normalization else torch.ones_like(std)
         matrix = accumulator.zca_matrix(
-            per_feature(center), per_feature(scale), settings.zca_epsilon
+            per_feature(center), per_feature(scale), settings.zca_epsilon,
+            settings.zca_regularization,
         )
         fitted["zca_whitening_matrix"] = to_numpy(matrix)
     dtype = settings.statistics_dtype

@@ -6,8 +6,11 @@ of `kaug.data`; the loaders never see the generator itself.
 """
 
 import os
+import warnings
 
-from kaug._checks import check_bool, check_choice, check_int, check_seed, invalid
+import torch
+
+from kaug._checks import check_bool, check_choice, check_int, check_seed, invalid, shape_of
 from kaug.data.arguments import CLASS_MODES, check_file_arguments, file_split, flow_arrays
 from kaug.data.directory import FileLoader
 from kaug.data.files import (
@@ -18,6 +21,7 @@ from kaug.data.files import (
     match_masks,
 )
 from kaug.data.io import ImageWriter
+from kaug.data.loader import OUTPUTS
 from kaug.data.loaders import ArrayLoader
 
 
@@ -44,6 +48,7 @@ class Flows:
         resident=None,
         rank=None,
         world_size=None,
+        output=None,
     ):
         """Batches of augmented, standardized data, for `model.fit`.
 
@@ -84,12 +89,21 @@ class Flows:
                 epoch; by default both come from an initialised torch.distributed
                 process group (torchrun), else a single process (kaug only).
             world_size: the number of ranks.
+            output: what iterating the loader (`for`, `next`, `loader[i]`) serves
+                (kaug only): None (default) follows `x`, numpy arrays for numpy
+                data as Keras served them and device tensors for tensors; "numpy"
+                or "torch" choose. `model.fit` / `evaluate` / `predict` and
+                `loader.epoch()` take the device tensors either way, with no host
+                copy.
 
         Returns:
             An `ArrayLoader` yielding `x`, `(x, y)` or `(x, y, sample_weight)`;
             iterating it never ends, as Keras's iterators (`loader.epoch()` is one
             epoch). Images with NaN or infinite values are refused up front.
         """
+        images = x[0] if isinstance(x, (tuple, list)) and len(x) == 2 else x  # Keras's tuple
+        output = _check_output(output, "torch" if isinstance(images, torch.Tensor) else "numpy")
+        _check_lengths(x, y, sample_weight)
         x, y, sample_weight, extras = flow_arrays(
             x, y, sample_weight, masks, subset, self._validation_split, ignore_class_split,
             self.data_format,
@@ -102,11 +116,13 @@ class Flows:
         shuffle = check_bool("shuffle", shuffle)
         writer = None if save_to_dir is None else ImageWriter(save_to_dir, save_prefix, save_format)
         self._pipeline.contiguous = self._contiguous_batches
-        return ArrayLoader(
+        loader = ArrayLoader(
             self._pipeline, x, y, sample_weight, extras, image_data_generator=self,
             batch_size=batch_size, shuffle=shuffle, seed=seed, y_is_mask=masks is not None,
             augment=augment, writer=writer, resident=resident, rank=rank, world_size=world_size,
         )  # fmt: skip
+        loader.output = output
+        return loader
 
     def flow_from_directory(
         self,
@@ -133,6 +149,7 @@ class Flows:
         decoder="auto",
         rank=None,
         world_size=None,
+        output=None,
     ):
         """Batches from a folder with one subfolder per class, for `model.fit`.
 
@@ -185,11 +202,15 @@ class Flows:
                 file, Keras's exact pixels everywhere. "torchvision": JPEGs
                 decoded by torchvision.io on the generator's device, CPU included.
             rank, world_size: as in `flow`: each rank gets a disjoint shard.
+            output: what iterating the loader serves (kaug only): "numpy"
+                (default, as Keras's iterators) or "torch" (device tensors);
+                `model.fit` and `loader.epoch()` take the device tensors either way.
 
         Returns:
             A `FileLoader` yielding `(x, y)` batches (`x` for class_mode None).
         """
         check_choice("class_mode", class_mode, CLASS_MODES)
+        output = _check_output(output, "numpy")
         seed = check_seed(seed)
         follow_links = check_bool("follow_links", follow_links)
         check_file_arguments(
@@ -216,6 +237,7 @@ class Flows:
             keep_aspect_ratio=keep_aspect_ratio, num_workers=num_workers, on_error=on_error,
             decoder=decoder, augment=augment, rank=rank, world_size=world_size,
         )  # fmt: skip
+        loader.output = output
         loader.directory = os.fspath(directory)
         loader.filenames = filenames
         loader.classes = loader.labels = labels
@@ -252,6 +274,8 @@ class Flows:
         decoder="auto",
         rank=None,
         world_size=None,
+        output=None,
+        **deprecated,
     ):
         """Batches of the image files a pandas DataFrame lists, for `model.fit`.
 
@@ -266,10 +290,19 @@ class Flows:
         augmentation and the remaining arguments are as in `flow_from_directory`.
         pandas is not imported by kaug: pass any DataFrame.
 
+        Keras's deprecated arguments `has_ext`, `sort` and `drop_duplicates` are
+        accepted and ignored, and `class_mode="other"` means "raw", each with
+        Keras's DeprecationWarning; any other unknown argument is a TypeError.
+        A dataframe that lists no usable file (all missing, say) gives an empty
+        loader, as Keras: `n == 0`, `class_indices` from `classes`; iterating it
+        raises a ValueError (Keras served empty batches without end).
+
         Returns:
             A `FileLoader` yielding `x`, `(x, y)` or `(x, y, sample_weight)`.
         """
+        class_mode = _deprecated_frame_arguments(deprecated, class_mode)
         check_choice("class_mode", class_mode, FRAME_CLASS_MODES)
+        output = _check_output(output, "numpy")
         seed = check_seed(seed)
         check_file_arguments(
             color_mode, on_error, interpolation, target_size, batch_size, num_workers, decoder
@@ -284,8 +317,6 @@ class Flows:
         names = listing["class_indices"]
         belonging = f" belonging to {len(names)} classes" if listing["classes"] is not None else ""
         print(f"Found {len(listing['filenames'])} {checked} image filenames{belonging}.")
-        if not listing["filenames"]:
-            raise invalid("dataframe", f"{len(dataframe)} rows", "lists no usable image files")
         loader = self._file_loader(
             listing["filepaths"], listing["targets"], class_mode, len(names),
             listing["sample_weight"], listing.get("maskpaths"), save_to_dir, save_prefix,
@@ -295,6 +326,7 @@ class Flows:
             keep_aspect_ratio=keep_aspect_ratio, num_workers=num_workers, on_error=on_error,
             decoder=decoder, augment=augment, rank=rank, world_size=world_size,
         )  # fmt: skip
+        loader.output = output
         loader.directory = "" if directory is None else os.fspath(directory)
         loader.filenames = listing["filenames"]
         loader.class_indices = names
@@ -314,6 +346,77 @@ class Flows:
             sample_weight=sample_weight, mask_paths=mask_paths, writer=writer,
             image_data_generator=self, **kwargs,
         )  # fmt: skip
+
+
+# Keras's deprecated `flow_from_dataframe` arguments, ignored with its warnings.
+DEPRECATED_FRAME_ARGUMENTS = {
+    "has_ext": "has_ext is deprecated, filenames in the dataframe have to match the exact "
+    "filenames in disk.",
+    "sort": "sort is deprecated, batches will be created in the same order than the "
+    "filenames provided if `shuffle` is set to `False`.",
+    "drop_duplicates": "drop_duplicates is deprecated, you can drop duplicates by using the "
+    "pandas.DataFrame.drop_duplicates method.",
+}
+
+
+def _deprecated_frame_arguments(arguments, class_mode):
+    """Keras's warnings for its deprecated arguments (in its order); the class_mode
+    to use ("other" is "raw"). An argument Keras never had is a TypeError."""
+    unknown = sorted(set(arguments) - set(DEPRECATED_FRAME_ARGUMENTS))
+    if unknown:
+        raise TypeError(
+            f"flow_from_dataframe() got an unexpected keyword argument {unknown[0]!r}. "
+            f"Received: {unknown[0]}={arguments[unknown[0]]!r}"
+        )
+    stack = 3  # the warning points at the caller of flow_from_dataframe
+    for name in ("has_ext", "sort"):
+        if name in arguments:
+            warnings.warn(DEPRECATED_FRAME_ARGUMENTS[name], DeprecationWarning, stacklevel=stack)
+    if isinstance(class_mode, str) and class_mode == "other":
+        warnings.warn(
+            '`class_mode="other"` is deprecated, please use `class_mode="raw"`.',
+            DeprecationWarning,
+            stacklevel=stack,
+        )
+        class_mode = "raw"
+    if "drop_duplicates" in arguments:
+        warnings.warn(
+            DEPRECATED_FRAME_ARGUMENTS["drop_duplicates"], DeprecationWarning, stacklevel=stack
+        )
+    return class_mode
+
+
+def _check_lengths(x, y, sample_weight):
+    """Keras's errors for arrays whose lengths differ from the images' (its words, which
+    code matches, then kaug's "Received:"). Arrays without a length are left to
+    `flow_arrays`'s checks."""
+    images, misc = x if isinstance(x, (tuple, list)) and len(x) == 2 else (x, None)
+    image_shape = shape_of(images)
+    if not image_shape:  # no shape (ragged) or a scalar: flow_arrays names it
+        return
+    count = image_shape[0]
+    for index, array in enumerate(misc if isinstance(misc, list) else [misc], start=1):
+        shape = None if array is None else shape_of(array)
+        if shape and shape[0] != count:
+            raise ValueError(
+                "All of the arrays in `x` should have the same length. Found a pair with: "
+                f"len(x[0]) = {count}, len(x[?]) = {shape[0]}. "
+                f"Received: x[1][{index - 1}].shape={shape}, len(x[0])={count}"
+            )
+    for name, what, array in (("y", "labels", y), ("sample_weight", None, sample_weight)):
+        shape = None if array is None else shape_of(array)
+        if shape is not None and (not shape or shape[0] != count):
+            subject = f"`{name}` ({what})" if what else f"`{name}`"
+            raise ValueError(
+                f"`x` (images tensor) and {subject} should have the same length. "
+                f"Found: x.shape = {tuple(image_shape)}, {name}.shape = {shape}. "
+                f"Received: {name}.shape={shape}, len(x)={count}"
+            )
+
+
+def _check_output(output, default):
+    """`output`: "numpy", "torch", or None for `default`."""
+    return default if output is None else check_choice("output", output, OUTPUTS)
 
 
 def _check_masks(name, value, class_mode):

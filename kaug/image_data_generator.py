@@ -75,7 +75,8 @@ class ImageDataGenerator(Flows):
     Differences from Keras, on purpose: `width_shift_range` shifts along the
     width and `height_shift_range` along the height (Keras swaps them); rotation,
     shear and zoom turn about the true centre of non-square images;
-    `brightness_range` works on data in [0, 1]; inputs are never modified.
+    `brightness_range` works on data in [0, 1]; inputs are never modified;
+    ZCA is regularised as in Keras 2.0 unless `zca_regularization="keras3"`.
 
     Args:
         featurewise_center: subtract the dataset's per-channel mean (see `fit`).
@@ -83,7 +84,8 @@ class ImageDataGenerator(Flows):
         featurewise_std_normalization: divide by the dataset's per-channel std.
         samplewise_std_normalization: divide each image by its std.
         zca_whitening: apply ZCA whitening (see `fit`).
-        zca_epsilon: epsilon added to the singular values for ZCA.
+        zca_epsilon: epsilon of the ZCA whitening's regularisation (see
+            `zca_regularization`).
         rotation_range: degrees of random rotation.
         width_shift_range: float (fraction of the width if < 1, else pixels),
             int (pixels) or list of choices.
@@ -115,6 +117,13 @@ class ImageDataGenerator(Flows):
         salt_pepper: True to set 50 random pixels to the low and 50 to the high
             end of the data's range in half the images; a float for another
             probability, or a dict of `RandomSaltAndPepper` arguments.
+        zca_regularization: how `zca_epsilon` regularises ZCA (kaug only).
+            "covariance" (default): W = U diag(1 / sqrt(lambda + eps)) U^T on the
+            eigenvalues of the covariance, as Keras 2.0 and its tutorials: flat
+            pixels stay flat, whitened digits show their outlines. "keras3":
+            W = U diag(sqrt(n) / (s + eps)) U^T on the data's singular values,
+            as Keras 3 (keras-preprocessing since 2021), whose default epsilon
+            turns near-constant pixels into noise.
 
     Example:
         >>> datagen = ImageDataGenerator(rotation_range=20, horizontal_flip=True)
@@ -152,6 +161,7 @@ class ImageDataGenerator(Flows):
         transforms=None,
         erosion=False,
         salt_pepper=False,
+        zca_regularization="covariance",
     ):
         self._pipeline = Pipeline()
         if data_format is None or dtype is None:
@@ -170,6 +180,7 @@ class ImageDataGenerator(Flows):
         self.samplewise_std_normalization = samplewise_std_normalization
         self.zca_whitening = zca_whitening
         self.zca_epsilon = zca_epsilon
+        self.zca_regularization = zca_regularization
         couple_standardization_flags(self)
         self.rescale = rescale
         self.preprocessing_function = preprocessing_function

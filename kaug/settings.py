@@ -24,6 +24,7 @@ from kaug._checks import (
 from kaug._tensors import resolve_device
 from kaug.pipeline import DTYPES
 from kaug.standardize import FLAGS
+from kaug.stats import ZCA_REGULARIZATIONS
 from kaug.transforms.base import BatchFunction, BatchTransform, deserialize, resolve_function
 from kaug.transforms.intensity import RandomSaltAndPepper
 from kaug.transforms.kornia_module import KorniaTransform, is_kornia_module
@@ -65,6 +66,9 @@ STANDARDIZER_SETTINGS = {
     **{flag: functools.partial(check_bool, flag) for flag in FLAGS},
     # Keras takes 0, whose whitening matrix is infinite wherever the data are flat.
     "zca_epsilon": lambda value: float(check_number("zca_epsilon", value, 0, exclusive=True)),
+    "zca_regularization": lambda value: check_choice(
+        "zca_regularization", value, ZCA_REGULARIZATIONS
+    ),
     "rescale": lambda value: None if value is None else check_number("rescale", value),
     "preprocessing_function": _check_callable,
     "data_format": lambda value: check_choice("data_format", value, DATA_FORMATS),

@@ -41,7 +41,7 @@ class Standardizer:
     """The standardization settings of a generator, and their application to batches.
 
     Attributes are the live settings (the ImageDataGenerator keeps them here):
-    the five Keras flags, `zca_epsilon`, `rescale`, `preprocessing_function`,
+    the five Keras flags, `zca_epsilon`, `zca_regularization`, `rescale`, `preprocessing_function`,
     `data_format`, `dtype` (numpy name), `device`, and `fitted` (the snapshot).
     """
 
@@ -49,6 +49,7 @@ class Standardizer:
         for flag in FLAGS:
             setattr(self, flag, False)
         self.zca_epsilon = 1e-6
+        self.zca_regularization = "covariance"
         self.rescale = None
         self.preprocessing_function = None
         self.data_format = "channels_last"

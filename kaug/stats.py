@@ -3,9 +3,19 @@
 `fit` feeds batches to a `StatsAccumulator`, which keeps only sums: per-channel
 sums and sums of squares and, for ZCA, the feature sums and the D x D matrix
 X^T X. The centred (and scaled) covariance follows from those in closed form, and
-the whitening matrix from its eigendecomposition: the route through X^T X and
-`eigh` gives Keras's `U diag(sqrt(n) / (s + eps)) U^T` (its SVD of the N x D data)
-without ever holding more than one batch plus a D x D matrix.
+the whitening matrix from its eigendecomposition, without ever holding more than
+one batch plus a D x D matrix. Two regularisations (`ZCA_REGULARIZATIONS`):
+
+- "covariance" (kaug's default): `U diag(1 / sqrt(lambda + eps)) U^T` on the
+  eigenvalues lambda of the covariance X^T X / n, as Keras 2.0 (and the tutorials
+  of its time) computed it. Near-constant pixels (MNIST's borders) have tiny
+  lambda and are damped, so whitened digits show their outlines.
+- "keras3": `U diag(sqrt(n) / (s + eps)) U^T` on the singular values s of the
+  N x D data (keras-preprocessing #332, 2021; Keras 3), of which the route
+  through X^T X and `eigh` gives the same matrix. It lifts every direction the
+  data vary in, however little, to unit variance: at the default eps = 1e-6 the
+  near-constant pixels become noise (whitened MNIST values up to ~220, where
+  the covariance form stays under ~16 on the first digits).
 """
 
 import os
@@ -17,6 +27,7 @@ from kaug import distributed
 from kaug._checks import invalid
 
 _F64 = torch.float64
+ZCA_REGULARIZATIONS = ("covariance", "keras3")
 
 
 def zca_memory_needed(features):
@@ -137,13 +148,17 @@ class StatsAccumulator:
         mean = self.mean()
         return torch.sqrt(torch.clamp(self.channel_sum_sq / self.pixels - mean.square(), min=0))
 
-    def zca_matrix(self, center, scale, epsilon):
-        """Keras's ZCA whitening matrix of (x - center) / scale.
+    def zca_matrix(self, center, scale, epsilon, regularization="covariance"):
+        """The ZCA whitening matrix of (x - center) / scale.
 
         Args:
             center: (D,) per-feature value subtracted first (zeros for none).
             scale: (D,) per-feature divisor applied next (ones for none).
-            epsilon: Keras's `zca_epsilon`, added to the singular values.
+            epsilon: Keras's `zca_epsilon`.
+            regularization: "covariance" (Keras 2.0: epsilon added to the
+                covariance's eigenvalues, every eigenvector kept) or "keras3"
+                (Keras 3: epsilon added to the data's singular values, min(n, D)
+                of them kept); see the module docstring.
 
         Returns:
             (D, D) float64 tensor W; whitened rows are `flat @ W`.
@@ -152,19 +167,23 @@ class StatsAccumulator:
         center, scale = center.to(_F64), scale.to(_F64)
         total = self.feature_sum
         cross = torch.outer(total, center)
-        covariance = self.gram - cross - cross.T + n * torch.outer(center, center)
-        covariance = covariance / torch.outer(scale, scale)
-        eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
-        # The data's SVD has min(n, D) singular values; keep as many eigenpairs.
-        kept = min(n, eigenvalues.shape[0])
-        eigenvalues = eigenvalues[-kept:]
+        gram = self.gram - cross - cross.T + n * torch.outer(center, center)
+        gram = gram / torch.outer(scale, scale)
+        eigenvalues, eigenvectors = torch.linalg.eigh(gram)
+        if regularization == "keras3":
+            # The data's SVD has min(n, D) singular values; keep as many eigenpairs.
+            kept = min(n, eigenvalues.shape[0])
+            eigenvalues, eigenvectors = eigenvalues[-kept:], eigenvectors[:, -kept:]
         # eigh resolves eigenvalues only to about eps * D * max; below that they are
-        # zero (MNIST's constant borders make many exactly zero), and taking the
-        # square root of their rounding noise would put 1e-5 where the SVD has 0.
+        # zero (MNIST's constant borders make many exactly zero), and their rounding
+        # noise (even negative) would stand where the exact value is 0.
         floor = eigenvalues[-1] * eigenvalues.shape[0] * torch.finfo(_F64).eps
-        singular = torch.sqrt(torch.where(eigenvalues > floor, eigenvalues, 0.0))
-        basis = eigenvectors[:, -kept:]
-        return (basis * (n**0.5 / (singular + epsilon))) @ basis.T
+        eigenvalues = torch.where(eigenvalues > floor, eigenvalues, 0.0)
+        if regularization == "keras3":
+            weights = n**0.5 / (torch.sqrt(eigenvalues) + epsilon)
+        else:  # the covariance X^T X / n has eigenvalues lambda = eigenvalue / n
+            weights = torch.rsqrt(eigenvalues / n + epsilon)
+        return (eigenvectors * weights) @ eigenvectors.T
 
 
 STATISTICS = ("mean", "std", "zca_whitening_matrix")

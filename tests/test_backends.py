@@ -26,6 +26,7 @@ def test_training_under_each_backend(backend, tmp_path):
     assert report["backend"] == backend
     assert report["accuracy"] > 0.7  # 3 short epochs; chance is 0.1
     assert report["x_shape"] == [8, 28, 28, 1] and report["x_dtype"] == "torch.float32"
+    assert report["served_to_user"] == "numpy"  # numpy data: numpy batches, any backend
     if backend != "torch":
         assert report["x_contiguous"]  # the numpy hand-off is then a single copy
     # importing torchvision after TensorFlow aborts the process: kaug refuses instead

@@ -1,12 +1,12 @@
 """The benchmark scripts run (tiny sizes, a few batches), so they cannot rot."""
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
 
 from tests.conftest import MNIST_SAMPLE
+from tests.helpers import script_env
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -16,7 +16,7 @@ def smoke(script, tmp_path, *extra):
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), "--smoke", *extra,
          "--data", str(MNIST_SAMPLE), "--json", str(out)],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "KERAS_BACKEND": "torch"},
+        capture_output=True, text=True, timeout=600, env=script_env(KERAS_BACKEND="torch"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(out.read_text()), result.stdout
@@ -68,3 +68,12 @@ def test_catalogue_throughput_smoke(tmp_path):
         rates = row["images_per_second"]
         assert set(rates) == {"kaug", "keras layers", "torchvision v2", "kornia"}
         assert all(rate > 0 for rate in rates.values())
+
+
+def test_host_copy_smoke(tmp_path):
+    report, _ = smoke("host_copy.py", tmp_path, "--device", "cpu")
+    assert [row["batch_size"] for row in report["results"]] == [8, 8]
+    for row in report["results"]:
+        assert row["conversion_ms"] >= 0 and row["next_torch_ms"] > 0 and row["next_numpy_ms"] > 0
+    mnist = report["results"][1]  # a contiguous CPU batch is shared, not copied
+    assert mnist["served_contiguous"] and mnist["shared_not_copied"]

@@ -71,6 +71,22 @@ def test_a_flow_epoch_never_blocks_the_host(digits):
     assert len(served) == 4
 
 
+def test_numpy_data_is_served_to_user_code_as_host_numpy(digits):
+    """The tutorial's `pyplot.imshow(X_batch[i].reshape(28, 28))` needs host data; Keras
+    reads the CUDA tensors, and tensor data stays on the GPU."""
+    gen = ImageDataGenerator(rotation_range=10, featurewise_center=True)
+    gen.fit(digits)
+    loader = gen.flow(digits, np.arange(len(digits)), batch_size=16)
+    for x, y in (next(loader), next(iter(loader)), loader[0]):
+        assert type(x) is np.ndarray and type(y) is np.ndarray and x.flags.c_contiguous
+        np.asarray(x[0].reshape(28, 28))
+    keras_batch = next(iter(loader.get_torch_dataloader()))
+    assert all(t.device.type == "cuda" for t in keras_batch)
+    assert all(b[0].device.type == "cuda" for b in loader.epoch())
+    tensors = gen.flow(torch.from_numpy(digits).cuda(), batch_size=16)
+    assert next(tensors).device.type == "cuda"
+
+
 def test_jpegs_decoded_by_nvjpeg_are_close_to_pils(mnist, tmp_path):
     """decoder "auto" on CUDA: JPEGs decoded on the GPU (nvJPEG), resized there with
     PIL's arithmetic. nvJPEG's IDCT and upsampling are not libjpeg-turbo's, so a few

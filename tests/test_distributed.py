@@ -11,6 +11,7 @@ import torch.multiprocessing as mp
 
 from kaug import ImageDataGenerator
 from tests.conftest import MNIST_SAMPLE
+from tests.helpers import script_env
 
 FIT = dict(featurewise_center=True, zca_whitening=True, zca_epsilon=0.1, rescale=1 / 255)
 
@@ -94,8 +95,7 @@ def test_the_torchrun_recipe_runs_on_two_cpu_processes(tmp_path):
          f"--master_port={free_port()}", script, "--epochs", "3", "--limit", "6000",
          "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=600,
-        env={**os.environ, "KAUG_MNIST": str(mnist), "KERAS_BACKEND": "torch",
-             "CUDA_VISIBLE_DEVICES": ""},
+        env=script_env(KAUG_MNIST=str(mnist), KERAS_BACKEND="torch", CUDA_VISIBLE_DEVICES=""),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     reports = [json.loads((tmp_path / f"distributed_rank{r}.json").read_text()) for r in (0, 1)]

@@ -8,14 +8,20 @@ import torch
 from keras.src.legacy.preprocessing.image import ImageDataGenerator as KerasGenerator
 
 from kaug import ImageDataGenerator
+from kaug import load as kaug_load
 from kaug.stats import StatsAccumulator
 
+# kaug's ZCA defaults to Keras 2.0's regularisation; Keras 3's is the parity reference.
+KERAS3_ZCA = {"zca_regularization": "keras3"}
 
-def pair(**kwargs):
-    """A Keras generator and a kaug generator with the same arguments."""
+
+def pair(kaug_only=None, **kwargs):
+    """A Keras generator and a kaug generator with the same arguments (and kaug's
+    own `kaug_only` ones)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return KerasGenerator(**kwargs), ImageDataGenerator(**kwargs, device="cpu")
+        kaug = ImageDataGenerator(**kwargs, **(kaug_only or {}), device="cpu")
+        return KerasGenerator(**kwargs), kaug
 
 
 def keras_standardize_each(keras, images):
@@ -77,7 +83,7 @@ def test_fit_featurewise_matches_keras(train, test_digits, rgb_images, data_form
 @pytest.mark.parametrize("epsilon", [1e-1, 1e-2, 1e-3])
 def test_fit_zca_matches_keras_on_mnist(train, test_digits, epsilon):
     """float64 X^T X + eigh agrees with Keras's SVD, also where float32 would not."""
-    keras, kaug = pair(zca_whitening=True, zca_epsilon=epsilon, rescale=1 / 255)
+    keras, kaug = pair(KERAS3_ZCA, zca_whitening=True, zca_epsilon=epsilon, rescale=1 / 255)
     keras.fit(train)
     kaug.fit(train)
     ref = keras.zca_whitening_matrix
@@ -96,7 +102,7 @@ def test_fit_zca_matches_keras_on_mnist(train, test_digits, epsilon):
 def test_fit_zca_matches_keras_on_rgb(rgb_images):
     images = np.concatenate([rgb_images[:, ::2, ::2]] * 20)  # 320 images, D = 768
     images = images + np.random.default_rng(0).normal(0, 5, images.shape).astype("float32")
-    keras, kaug = pair(zca_whitening=True, zca_epsilon=1e-2)
+    keras, kaug = pair(KERAS3_ZCA, zca_whitening=True, zca_epsilon=1e-2)
     keras.fit(images)
     kaug.fit(images)
     ref = keras.zca_whitening_matrix
@@ -106,7 +112,7 @@ def test_fit_zca_matches_keras_on_rgb(rgb_images):
 def test_fit_zca_with_fewer_images_than_features(rgb_images):
     """N < D: keep min(N, D) components, as Keras's thin SVD does."""
     images = rgb_images[:10, ::4, ::4]  # 10 images, D = 192
-    keras, kaug = pair(zca_whitening=True, zca_epsilon=1e-1)
+    keras, kaug = pair(KERAS3_ZCA, zca_whitening=True, zca_epsilon=1e-1)
     keras.fit(images)
     kaug.fit(images)
     np.testing.assert_allclose(
@@ -114,11 +120,75 @@ def test_fit_zca_with_fewer_images_than_features(rgb_images):
     )
 
 
-def test_default_epsilon_zca_on_mnist_is_finite(train, test_digits):
-    kaug = pair(zca_whitening=True)[1]
+@pytest.mark.parametrize("regularization", ["covariance", "keras3"])
+def test_default_epsilon_zca_on_mnist_is_finite(train, test_digits, regularization):
+    kaug = pair({"zca_regularization": regularization}, zca_whitening=True)[1]
     kaug.fit(train[:2000])
     assert np.all(np.isfinite(kaug.zca_whitening_matrix))
     assert np.all(np.isfinite(kaug.standardize(test_digits)))
+
+
+def covariance_zca(x, epsilon):
+    """Keras 2.0's ZCA matrix of flat data x (the tutorials' form), in numpy: the
+    eigendecomposition of the covariance, epsilon added to every eigenvalue."""
+    centred = x - x.mean()
+    sigma = centred.T @ centred / len(x)
+    eigenvalues, u = np.linalg.eigh(sigma)
+    return (u / np.sqrt(np.clip(eigenvalues, 0, None) + epsilon)) @ u.T
+
+
+@pytest.mark.parametrize("count", [400, 60], ids=["more images than pixels", "fewer"])
+@pytest.mark.parametrize("epsilon", [1e-6, 1e-2])
+def test_default_zca_is_the_covariance_form(train, count, epsilon):
+    """W = U diag(1 / sqrt(lambda + eps)) U^T over all D eigenpairs of X^T X / n."""
+    x = train[:count, ::2, ::2] / 255  # D = 196 pixels; one channel: one mean
+    kaug = pair(zca_whitening=True, zca_epsilon=epsilon)[1]
+    assert kaug.zca_regularization == "covariance"
+    kaug.fit(x)
+    expected = covariance_zca(x.reshape(count, -1).astype(np.float64), epsilon)
+    error = np.abs(kaug.zca_whitening_matrix - expected).max() / np.abs(expected).max()
+    assert error < 1e-6
+
+
+def test_zca_regularization_is_checked_saved_and_live(tmp_path):
+    with pytest.raises(ValueError, match="Received: zca_regularization='svd'"):
+        ImageDataGenerator(zca_regularization="svd")
+    gen = pair({"zca_regularization": "keras3"}, zca_whitening=True)[1]
+    assert gen.get_config()["zca_regularization"] == "keras3"
+    gen.save(tmp_path / "gen.npz")
+    assert kaug_load(tmp_path / "gen.npz").zca_regularization == "keras3"
+    gen.zca_regularization = "covariance"  # a setting, checked when set, as the others
+    assert gen.get_config()["zca_regularization"] == "covariance"
+    with pytest.raises(ValueError, match="zca_regularization"):
+        gen.zca_regularization = None
+
+
+@pytest.fixture(scope="module")
+def tutorial_zca(train):
+    """The tutorial's ZCA section on the built-in sample: float 0..255 digits,
+    `ImageDataGenerator(zca_whitening=True)` (so featurewise_center), default epsilon;
+    the first nine digits whitened, under each regularisation."""
+    whitened = {}
+    for regularization in ("covariance", "keras3"):
+        gen = pair({"zca_regularization": regularization}, zca_whitening=True)[1]
+        gen.fit(train)
+        whitened[regularization] = gen.standardize(train[:9])
+    return whitened
+
+
+def test_default_zca_keeps_the_tutorials_range_on_mnist(tutorial_zca):
+    """The tutorial's picture: whitened digits up to ~16 with flat borders; Keras 3's
+    form at the default epsilon: ~220 on every digit, its borders noise."""
+    def border(x):  # the 4-pixel frame MNIST's digits never reach
+        frame = np.ones((28, 28), bool)
+        frame[4:24, 4:24] = False
+        return np.abs(x[:, frame, 0]).mean()
+
+    covariance, keras3 = tutorial_zca["covariance"], tutorial_zca["keras3"]
+    peaks = np.abs(covariance).max(axis=(1, 2, 3))
+    assert peaks.max() < 20 and np.median(peaks) < 10  # 15.7 and 5.5 measured
+    assert np.abs(keras3).max(axis=(1, 2, 3)).min() > 200  # 216.5 measured
+    assert border(covariance) < 0.5 < 20 < border(keras3)  # 0.21 and 44.5 measured
 
 
 def test_fit_does_not_depend_on_chunking(train):

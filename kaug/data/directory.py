@@ -139,9 +139,15 @@ def default_workers(samples, batch_size, target_size, cpus=None):
     return min(4, cpus)
 
 
+def _host_copy(values):
+    """`values` as a writable numpy array of their own: pandas 3 hands out read-only
+    column arrays (copy on write), which torch warns about and must not share."""
+    return np.array(values)
+
+
 def _on_device(values, device):
     """Targets as a tensor on `device`; integers as int64 (one_hot and indexing want it)."""
-    tensor = torch.as_tensor(np.asarray(values), device=device)
+    tensor = torch.as_tensor(_host_copy(values), device=device)
     if not tensor.is_floating_point() and tensor.dtype != torch.bool:
         tensor = tensor.long()
     return tensor
@@ -151,8 +157,9 @@ class FileLoader(LoaderBase):
     """Batches of image files, decoded by CPU workers, augmented on the device.
 
     Returned by `ImageDataGenerator.flow_from_directory` and `flow_from_dataframe`;
-    yields `x`, `(x, y)` or `(x, y, sample_weight)` like Keras's iterators, as
-    tensors on the generator's device. Keras's attributes are here: `filenames`,
+    yields `x`, `(x, y)` or `(x, y, sample_weight)` like Keras's iterators: numpy
+    arrays when iterated (`output`, see `LoaderBase`), tensors on the generator's
+    device from `epoch()` and to `model.fit`. Keras's attributes are here: `filenames`,
     `filepaths`, `classes`, `labels`, `class_indices`, `num_classes`, `samples`,
     `image_shape`, `sample_weight`.
 
@@ -214,7 +221,7 @@ class FileLoader(LoaderBase):
         self._sample_weight = (
             None
             if sample_weight is None
-            else torch.as_tensor(np.asarray(sample_weight), dtype=pipeline.dtype, device=device)
+            else torch.as_tensor(_host_copy(sample_weight), dtype=pipeline.dtype, device=device)
         )
         self._sampler = _EpochOrder(self)
         if num_workers is None:

@@ -257,28 +257,48 @@ def _check_frame(frame, x_col, y_col, weight_col, classes, class_mode):
             raise invalid(
                 "column", column, f"is not a column of the dataframe ({list(frame.columns)})"
             )
+    # Keras's exception types and words (code catches them), then kaug's "Received:".
     if class_mode == "multi_output" and not isinstance(y_col, list):
-        raise invalid("y_col", y_col, 'must be a list of columns with class_mode="multi_output"')
+        raise TypeError(
+            f'If class_mode="{class_mode}", y_col must be a list. Received '
+            f"{type(y_col).__name__}. Received: y_col={y_col!r}"
+        )
     if not all(isinstance(name, str) for name in frame[x_col]):
-        raise invalid("x_col", x_col, "must name a column of strings (file names)")
+        raise TypeError(
+            f"All values in column x_col={x_col} must be strings. Received: x_col={x_col!r}"
+        )
     if class_mode in ("binary", "sparse") and not all(isinstance(v, str) for v in frame[y_col]):
-        raise invalid("y_col", y_col, f'must hold strings with class_mode="{class_mode}"')
+        raise TypeError(
+            f'If class_mode="{class_mode}", y_col="{y_col}" column values must be strings. '
+            f"Received: y_col={y_col!r}"
+        )
     if class_mode == "categorical" and not all(
         isinstance(v, (str, list, tuple)) for v in frame[y_col]
     ):
-        raise invalid(
-            "y_col", y_col, 'must hold strings, lists or tuples with class_mode="categorical"'
+        raise TypeError(
+            f'If class_mode="{class_mode}", y_col="{y_col}" column values must be type '
+            f"string, list or tuple. Received: y_col={y_col!r}"
         )
     if class_mode == "binary":
-        count = len(set(classes)) if classes else frame[y_col].nunique()
+        if classes:
+            count = len(set(classes))
+            found = f"{count} class/es were given"
+        else:
+            count = frame[y_col].nunique()
+            found = f"Found {count} classes"
         if count != 2:
-            raise invalid("classes", classes, f'must be 2 with class_mode="binary"; found {count}')
+            raise ValueError(
+                f'If class_mode="binary" there must be 2 classes. {found}. '
+                f"Received: classes={classes!r}"
+            )
     if classes and class_mode in ("input", "multi_output", "raw", None):
         warnings.warn(
             f'`classes` will be ignored given the class_mode="{class_mode}"', stacklevel=4
         )
     if weight_col and not np.issubdtype(np.asarray(frame[weight_col]).dtype, np.number):
-        raise invalid("weight_col", weight_col, "must name a numeric column")
+        raise TypeError(
+            f"Column weight_col={weight_col} must be numeric. Received: weight_col={weight_col!r}"
+        )
 
 
 def _keep_classes(frame, y_col, classes):

@@ -15,7 +15,6 @@ dropped) and a `steps_per_epoch` beyond one epoch just keeps going.
 
 import functools
 import sys
-import warnings
 
 import numpy as np
 import torch
@@ -138,19 +137,18 @@ class KerasAdapter:
         return (self.samples_per_rank % self.batch_size) or None
 
     def _keras_batches(self):
-        """One epoch as Keras reads it: tuples, class weights folded in; endless when
-        `steps_per_epoch` asks for more than an epoch."""
-        batches = iter(self) if self._keras_endless else self.epoch()
+        """One epoch as Keras reads it: the device tensors (never `output`'s host
+        copies), as tuples, class weights folded in; endless when `steps_per_epoch`
+        asks for more than an epoch."""
+        batches = self.endless() if self._keras_endless else self.epoch()
         table = None
         if self._keras_class_weight is not None:  # on the device once, not per batch
             table = class_weight_table(self._keras_class_weight).to(self._device)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*never ends.*")
-            for batch in batches:
-                batch = batch if isinstance(batch, tuple) else (batch,)
-                if table is not None:
-                    batch = weighted(batch, table, self._pipeline.dtype)
-                yield batch
+        for batch in batches:
+            batch = batch if isinstance(batch, tuple) else (batch,)
+            if table is not None:
+                batch = weighted(batch, table, self._pipeline.dtype)
+            yield batch
 
     def get_torch_dataloader(self):
         return self._keras_batches()

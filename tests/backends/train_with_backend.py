@@ -42,11 +42,12 @@ try:  # decodes on the device: refused, not a crash, where torchvision cannot be
 except ValueError as error:
     assert "Received: decoder='torchvision'" in str(error), error
     torchvision_decoder = "refused"
-batch_x, batch_y = next(iter(datagen.flow(x, y, batch_size=8)))
+batch_x, batch_y = next(datagen.flow(x, y, batch_size=8).epoch())  # the tensors Keras reads
+numpy_x, _ = next(datagen.flow(x, y, batch_size=8))  # what user code iterating it gets
 _, accuracy = model.evaluate(datagen.flow(x_test, y_test, augment=False), verbose=0)
 report.write_text(json.dumps({
     "backend": keras.backend.backend(), "accuracy": float(accuracy),
     "x_contiguous": bool(batch_x.is_contiguous()), "x_dtype": str(batch_x.dtype),
     "x_shape": list(batch_x.shape), "torchvision_decoder": torchvision_decoder,
-    "tensorflow_imported": tensorflow_imported,
+    "tensorflow_imported": tensorflow_imported, "served_to_user": type(numpy_x).__module__,
 }))  # fmt: skip

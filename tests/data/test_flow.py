@@ -30,7 +30,7 @@ def test_flow_returns_a_dataloader_with_keras_batches(data):
     assert len(loader) == 4 and loader.batch_size == 32 and len(loader.dataset) == 100
     batches = list(loader.epoch())
     assert [len(b[0]) for b in batches] == [32, 32, 32, 4]  # partial last batch
-    bx, by = batches[0]
+    bx, by = batches[0]  # epoch(): the device tensors
     assert bx.shape == (32, 28, 28, 1) and bx.dtype == torch.float32 and bx.device.type == "cpu"
     assert by.dtype == torch.uint8 and 0 <= bx.min() and bx.max() <= 1 + 1e-5
     assert sorted(labels_served(loader)) == sorted(y)
@@ -40,14 +40,83 @@ def test_output_structures_follow_keras(data):
     x, y = data
     gen = ImageDataGenerator(device="cpu")
     only_x = next(iter(gen.flow(x, batch_size=8)))
-    assert isinstance(only_x, torch.Tensor) and only_x.shape == (8, 28, 28, 1)
+    assert type(only_x) is np.ndarray and only_x.shape == (8, 28, 28, 1)
     weights = np.arange(100, dtype="float32")
     bx, by, bw = next(iter(gen.flow(x, y, sample_weight=weights, batch_size=8)))
-    assert bw.dtype == torch.float32 and len(bw) == 8
+    assert bw.dtype == np.float32 and len(bw) == 8
     misc = np.arange(100) * 2
     (images, served_misc), labels = next(iter(gen.flow((x, misc), y, batch_size=8, shuffle=False)))
-    np.testing.assert_array_equal(served_misc.numpy(), misc[:8])
-    np.testing.assert_array_equal(images.numpy(), x[:8].astype("float32"))
+    np.testing.assert_array_equal(served_misc, misc[:8])
+    np.testing.assert_array_equal(images, x[:8].astype("float32"))
+    # Keras's NumpyArrayIterator: x alone with misc inputs is a list [images, misc]
+    served = next(gen.flow((x, [misc, misc + 1]), batch_size=3, shuffle=False))
+    assert type(served) is list and [type(a) for a in served] == [np.ndarray] * 3
+    np.testing.assert_array_equal(served[2], misc[:3] + 1)
+
+
+KERAS_HABITS = {  # what Keras's own tests and tutorials do with a served batch
+    "np.mean(batch)": lambda b: np.mean(b),
+    "np.mean(batch, axis=0)": lambda b: np.mean(b, axis=0),
+    "batch.astype": lambda b: b.astype("float64"),
+    "batch[i].reshape(28, 28)": lambda b: b[0].reshape(28, 28),
+    "np.std(batch)": lambda b: np.std(b),
+}
+
+
+@pytest.mark.parametrize("habit", KERAS_HABITS, ids=list(KERAS_HABITS))
+def test_numpy_data_is_served_as_numpy_arrays(data, habit):
+    """Keras served numpy: `next`, `for` and `loader[i]` give C-contiguous arrays."""
+    x, y = data
+    loader = ImageDataGenerator(rotation_range=10, device="cpu").flow(x, y, batch_size=9)
+    assert loader.output == "numpy"
+    for bx, by in (next(loader), next(iter(loader)), loader[0]):
+        assert type(bx) is np.ndarray and type(by) is np.ndarray
+        assert bx.flags.c_contiguous and bx.dtype == np.float32 and by.dtype == y.dtype
+        KERAS_HABITS[habit](bx)
+
+
+def test_tensor_data_stays_on_the_device_and_output_chooses(data):
+    x, y = data
+    gen = ImageDataGenerator(device="cpu")
+    tensors = gen.flow(torch.from_numpy(x), torch.from_numpy(y), batch_size=8)
+    assert tensors.output == "torch"
+    assert all(isinstance(a, torch.Tensor) for a in next(tensors))
+    chosen = gen.flow(x, y, batch_size=8, output="torch")
+    assert all(isinstance(a, torch.Tensor) for a in (*next(chosen), *chosen[1]))
+    as_numpy = gen.flow(torch.from_numpy(x), batch_size=8, output="numpy")
+    assert type(next(as_numpy)) is np.ndarray
+    # one epoch for PyTorch-style loops: the device tensors, whatever `output` says
+    assert all(isinstance(b[0], torch.Tensor) for b in gen.flow(x, y, batch_size=40).epoch())
+    with pytest.raises(ValueError, match="Received: output='jax'"):
+        gen.flow(x, output="jax")
+
+
+def test_served_arrays_are_the_callers_to_change(data):
+    """Keras's batches were fresh arrays: changing one reaches nothing else."""
+    x, y = data
+    loader = ImageDataGenerator(device="cpu").flow(x, y, batch_size=10, shuffle=False)
+    first, labels = loader[0]
+    first += 1000
+    labels[:] = 0
+    again, labels_again = loader[0]
+    np.testing.assert_array_equal(again, x[:10])
+    np.testing.assert_array_equal(labels_again, y[:10])
+    np.testing.assert_array_equal(x, data[0])
+
+
+def test_keras_length_errors_keep_keras_words(data):
+    """Keras's own tests match these texts; kaug's detail follows them."""
+    x, y = data
+    gen = ImageDataGenerator(device="cpu")
+    with pytest.raises(ValueError, match=r"^All of the arrays in `x` should have the same "
+                                         r"length\. .*len\(x\[\?\]\) = 101.*Received: "):
+        gen.flow((x, np.zeros(101)), y)
+    with pytest.raises(ValueError, match=r"^`x` \(images tensor\) and `y` \(labels\) should "
+                                         r"have the same length\. .*Received: y.shape=\(99,\)"):
+        gen.flow(x, y[:99])
+    with pytest.raises(ValueError, match=r"^`x` \(images tensor\) and `sample_weight` should "
+                                         r"have the same length.*Received: sample_weight"):
+        gen.flow(x, y, sample_weight=np.ones(3))
 
 
 def test_batches_keep_images_labels_and_weights_aligned(data):
@@ -71,7 +140,7 @@ def test_every_epoch_reshuffles_and_redraws(data):
     assert not np.array_equal(first, second)
     ordered = gen.flow(x, batch_size=100, shuffle=False)
     epoch1, epoch2 = next(iter(ordered)), next(iter(ordered))
-    assert not torch.equal(epoch1, epoch2)  # same images, new augmentations
+    assert not np.array_equal(epoch1, epoch2)  # same images, new augmentations
 
 
 def test_seed_makes_a_fresh_loader_repeat_itself(data):
@@ -105,7 +174,7 @@ def test_augment_false_serves_standardized_data(data):
         rotation_range=90, samplewise_center=True, rescale=1 / 255, device="cpu"
     )
     bx, _ = next(iter(gen.flow(x, y, batch_size=100, shuffle=False, augment=False)))
-    np.testing.assert_allclose(bx.numpy(), gen.standardize(x), atol=1e-6)
+    np.testing.assert_allclose(bx, gen.standardize(x), atol=1e-6)
 
 
 def test_channels_first(data):
@@ -230,7 +299,7 @@ def test_next_is_thread_safe_like_keras(data):
     def take():
         try:
             for _ in range(10):
-                served.append(next(loader)[1].numpy())
+                served.append(next(loader)[1])
         except Exception as error:  # "generator already executing" before the lock
             errors.append(error)
 

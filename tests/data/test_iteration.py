@@ -39,7 +39,7 @@ def test_next_walks_epochs_like_keras(data):
     theirs = KerasGenerator().flow(x, y, batch_size=4, shuffle=False)
     for _ in range(7):  # two epochs of 4 + 4 + 2, and one more batch
         (_, served), (_, expected) = next(ours), next(theirs)
-        np.testing.assert_array_equal(served.numpy(), expected)
+        np.testing.assert_array_equal(served, expected)
         assert (ours.batch_index, ours.total_batches_seen) == (
             theirs.batch_index,
             theirs.total_batches_seen,
@@ -53,7 +53,7 @@ def test_reset_starts_a_new_epoch(data):
     next(loader), next(loader)
     loader.reset()
     assert loader.batch_index == 0
-    np.testing.assert_array_equal(next(loader)[1].numpy(), y[:4])
+    np.testing.assert_array_equal(next(loader)[1], y[:4])
 
 
 def test_indexing_serves_batch_i_of_this_epochs_order(data):
@@ -62,9 +62,9 @@ def test_indexing_serves_batch_i_of_this_epochs_order(data):
     order = loader.index_array
     assert sorted(order.tolist()) == list(range(10))
     for i in range(len(loader)):
-        np.testing.assert_array_equal(loader[i][1].numpy(), y[order[i * 4 : (i + 1) * 4]])
+        np.testing.assert_array_equal(loader[i][1], y[order[i * 4 : (i + 1) * 4]])
     fixed = ImageDataGenerator(device="cpu").flow(x, y, batch_size=4, augment=False)
-    assert torch.equal(fixed[1][0], fixed[1][0])  # deterministic without augmentation
+    np.testing.assert_array_equal(fixed[1][0], fixed[1][0])  # deterministic without augmentation
     loader.on_epoch_end()
     assert not np.array_equal(loader.index_array, order)  # a fresh order
     with pytest.raises(ValueError, match="index=3"):
@@ -85,7 +85,7 @@ def test_iteration_never_ends_and_epoch_is_one_epoch(data):
                 break
     assert [len(b) for b in served] == [4, 4, 2] * 3
     for epoch in range(3):
-        assert sorted(torch.cat(served[3 * epoch : 3 * epoch + 3]).tolist()) == list(range(10))
+        assert sorted(np.concatenate(served[3 * epoch : 3 * epoch + 3])) == list(range(10))
 
 
 def test_the_tutorial_loop_saves_eleven_images(data, tmp_path):
@@ -136,7 +136,7 @@ def test_file_loaders_speak_the_iterator_api(folder):
     )
     order = loader.index_array
     for i in (2, 0):
-        np.testing.assert_array_equal(loader[i][1].numpy(), loader.classes[order[i * 8 :][:8]])
+        np.testing.assert_array_equal(loader[i][1], loader.classes[order[i * 8 :][:8]])
     assert [len(next(loader)[1]) for _ in range(5)] == [8, 8, 8, 6, 8]
     assert (loader.batch_index, loader.total_batches_seen) == (1, 5)
 
@@ -156,3 +156,27 @@ def test_class_weight_needs_labels_and_a_dict(data):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # valid: no "ran out of data", no warning at all
         model.fit(gen.flow(x, y, batch_size=4), class_weight={3: 5.0}, verbose=0)
+
+
+def test_keras_reads_the_device_tensors_with_no_host_copy(data, monkeypatch):
+    """User code gets numpy for numpy data; model.fit / evaluate / predict (the Keras
+    adapter) take the device tensors, including an endless `steps_per_epoch` read."""
+    import kaug.data.loader
+
+    x, y = data
+    gen = ImageDataGenerator(device="cpu")
+    train, images = gen.flow(x, y, batch_size=4), gen.flow(x, batch_size=4, shuffle=False)
+    assert type(next(train)[0]) is np.ndarray and train.output == images.output == "numpy"
+
+    def refuse(batch):
+        raise AssertionError("a host copy on Keras's path")
+
+    monkeypatch.setattr(kaug.data.loader, "host_batch", refuse)
+    batches = list(train.get_torch_dataloader())
+    assert all(isinstance(a, torch.Tensor) for batch in batches for a in batch)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])  # fmt: skip
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.fit(train, epochs=1, steps_per_epoch=len(train) + 2, verbose=0)  # past one epoch
+    model.evaluate(train, verbose=0)
+    assert model.predict(images, verbose=0).shape == (10, 10)

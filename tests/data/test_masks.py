@@ -64,7 +64,7 @@ def test_masks_are_never_standardized(pairs):
         images, target_size=(28, 28), color_mode="grayscale", class_mode=None,
         mask_directory=masks, batch_size=40, shuffle=False, num_workers=0,
     )[0]  # fmt: skip
-    assert set(y.unique().tolist()) == {0.0, 1.0} and x.min() < 0
+    assert set(np.unique(y).tolist()) == {0.0, 1.0} and x.min() < 0
 
 
 def test_missing_masks_and_bad_arguments_fail_up_front(pairs):
