@@ -89,9 +89,11 @@ def flow_arrays(x, y, sample_weight, masks, subset, validation_split, ignore_cla
             raise invalid("masks", "an array", "replaces `y`: pass one or the other")
         y = masks
         masks_shape, x_shape = shape_of(masks), shape_of(x)
-        if masks_shape is None or len(masks_shape) not in (3, 4) or masks_shape[:1] != (
-            x_shape or ()
-        )[:1]:
+        if (
+            masks_shape is None
+            or len(masks_shape) not in (3, 4)
+            or masks_shape[:1] != (x_shape or ())[:1]
+        ):
             raise ValueError(
                 "`masks` must be (N, H, W) or (N, H, W, K) arrays, one per image. "
                 f"Received: masks.shape={masks_shape}"
