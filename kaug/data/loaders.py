@@ -8,7 +8,6 @@ the generator's batch engine.
 
 import functools
 
-import numpy as np
 import torch
 
 from kaug import distributed
@@ -138,9 +137,11 @@ class ArrayLoader(LoaderBase):
             self._reader = BatchReader(
                 functools.partial(_read_batch, source, pipeline.data_format, device)
             )
-            first = np.arange(min(len(source), self.batch_size))
-            source.gather(first, pipeline.data_format, "its first rows, read when the loader "
-                          "was made")  # fmt: skip
+            source.check_first_rows(
+                min(len(source), self.batch_size),
+                pipeline.data_format,
+                "its first rows, read when the loader was made",
+            )
 
         def place(tensor):
             return tensor.to(device) if self._x is not None else tensor

@@ -123,6 +123,20 @@ class Source:
             check_finite(batch, "x", indices + self.start, where)
         return batch
 
+    def check_first_rows(self, count, data_format, where):
+        """Read rows [0, count) once, as a batch would be read, and refuse them (naming
+        the rows) if they are not finite: what a loader does when it is made."""
+        first = self._first_rows(count)
+        if isinstance(first, torch.Tensor):
+            finite = not first.is_floating_point() or bool(torch.isfinite(first).all())
+        else:
+            finite = first.dtype.kind != "f" or bool(np.isfinite(first).all())
+        if not finite:
+            self.gather(np.arange(count), data_format, where)  # raises, naming them
+
+    def _first_rows(self, count):
+        return self._read(np.arange(self.start, self.start + count))[0]
+
     def _gather(self, indices, data_format):
         """Read, sorted and unique, then put back in the order asked."""
         unique, inverse = np.unique(indices, return_inverse=True)
@@ -164,6 +178,9 @@ class ArraySource(Source):
         else:
             array = array.detach()
         super().__init__(array, dtype)
+
+    def _first_rows(self, count):
+        return self.array[self.start : self.start + count]  # a view: nothing is copied
 
     def _gather(self, indices, data_format):
         rows = indices + self.start
