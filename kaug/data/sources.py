@@ -137,6 +137,10 @@ class Source:
     def _first_rows(self, count):
         return self._read(np.arange(self.start, self.start + count))[0]
 
+    def _load_chunk(self, start, stop, data_format, device):
+        """Rows [start, stop) on `device`, (B, C, H, W) (a view will do), for `load`."""
+        return self.gather(np.arange(start, stop), data_format, check=False).to(device)
+
     def _gather(self, indices, data_format):
         """Read, sorted and unique, then put back in the order asked."""
         unique, inverse = np.unique(indices, return_inverse=True)
@@ -160,8 +164,7 @@ class Source:
         step = max(1, LOAD_BYTES // max(1, row_bytes))
         for start in range(0, count, step):
             stop = min(count, start + step)
-            chunk = self.gather(np.arange(start, stop), data_format, check=False)
-            whole[start:stop] = chunk.to(device)
+            whole[start:stop] = self._load_chunk(start, stop, data_format, device)
         check_finite(whole, "x", np.arange(self.start, self.stop), "checked as x was loaded")
         return whole
 
@@ -181,6 +184,12 @@ class ArraySource(Source):
 
     def _first_rows(self, count):
         return self.array[self.start : self.start + count]  # a view: nothing is copied
+
+    def _load_chunk(self, start, stop, data_format, device):
+        if not isinstance(self.array, torch.Tensor):
+            return super()._load_chunk(start, stop, data_format, device)
+        rows = self.array[self.start + start : self.start + stop].to(device)  # never via numpy
+        return rows.permute(0, 3, 1, 2) if data_format == "channels_last" else rows
 
     def _gather(self, indices, data_format):
         rows = indices + self.start

@@ -389,3 +389,20 @@ def test_any_source_serves_what_its_dense_copy_serves(
         return
     assert nan_at is None
     assert sorted(np.concatenate(served)) == list(range(count))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_loading_a_source_whole_gives_what_its_batches_give(digits, kind, data_format, tmp_path,
+                                                            monkeypatch):  # fmt: skip
+    """What a GPU gets when the data fit (here onto the CPU): every source read in chunks
+    into one (N, C, H, W)-contiguous tensor, wider dtypes converted as batches are."""
+    monkeypatch.setattr(sources, "LOAD_BYTES", 4000)  # several chunks of 5 digits
+    x = digits.astype("uint16") * 200  # widened to int32, as batches are
+    x = x if data_format == "channels_last" else x.transpose(0, 3, 1, 2).copy()
+    source = sources.source_of(as_kind(kind, x, tmp_path))
+    whole = source.load(torch.device("cpu"), data_format)
+    batch = source.gather(np.arange(len(x)), data_format)
+    assert whole.dtype == batch.dtype == torch.int32 and whole.is_contiguous()
+    assert whole.shape == (150, 1, 28, 28) and torch.equal(whole, batch)
+    assert torch.equal(source[20:50].load(torch.device("cpu"), data_format), whole[20:50])
