@@ -8,8 +8,9 @@ measured in one run, case by case, on the same files:
 - `flow-times`: flow() time on small arrays (median of 20 calls): 60,000 x
   28x28x1 and 8,192 x 32x32x3, uint8 and float32.
 - `memory`: a `--memory-gb` uint8 array of 224x224x3 images in memory: RSS
-  before the data, flow() time, one `model.fit` epoch of a small CNN through
-  `flow` (augmented), its peak RSS and batches per second.
+  before the data, flow() time, `--loader-batches` batches of the loader alone
+  (read, augment, standardize), then one `model.fit` epoch of a small CNN
+  through `flow` (augmented), its peak RSS and batches per second.
 - `mmap-small`: the first `--memory-gb` of the memory-mapped file, the same way.
 - `mmap`: a `--mmap-gb` memory-mapped `.npy` (written by this script in 64 MB
   chunks, evicted from the page cache, deleted at the end): flow() time, then
@@ -86,12 +87,12 @@ def max_rss_mib():
 
 
 def small_cnn(keras):
-    """A small CNN for 224x224x3 that costs little next to the data path."""
+    """A small CNN for 224x224x3 (pooled to 56x56 first) that costs little next to the
+    data path."""
     return keras.Sequential([
         keras.Input(SHAPE),
-        keras.layers.Conv2D(8, 5, strides=4, activation="relu"),
-        keras.layers.MaxPooling2D(4),
-        keras.layers.Conv2D(16, 3, activation="relu"),
+        keras.layers.AveragePooling2D(4),
+        keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
         keras.layers.GlobalAveragePooling2D(),
         keras.layers.Dense(10, activation="softmax"),
     ])  # fmt: skip
@@ -134,6 +135,19 @@ def run_flow_times():
             label = f"{count} x {'x'.join(map(str, shape))} {dtype}"
             results[label] = round(statistics.median(seconds) * 1e3, 2)
     return {"flow_ms": results}
+
+
+def loader_alone(loader, batches):
+    """Batches per second of the loader alone (read, augment, standardize), no model."""
+    epoch = loader.epoch()
+    next(epoch)  # the first batch is read when asked for; the ones after it, ahead
+    start = time.perf_counter()
+    for _ in range(min(batches, len(loader) - 1)):
+        next(epoch)
+    seconds = time.perf_counter() - start
+    epoch.close()
+    loader.on_epoch_end()
+    return {"loader_batches_per_second": round(min(batches, len(loader) - 1) / seconds, 2)}
 
 
 def train(loader, batches, keras):
@@ -195,6 +209,7 @@ def run_case(args):
                  for _ in range(5)]  # fmt: skip
         report["flow_ms_median"] = round(statistics.median(again) * 1e3, 2)
     report["max_rss_mib_after_flow"] = round(max_rss_mib())
+    report.update(loader_alone(loader, args.loader_batches))
     batches = args.mmap_batches if args.case == "mmap" else args.memory_batches
     report.update(train(loader, batches, keras))
     report.update(max_rss_mib=round(max_rss_mib()), **sampler.stop())
@@ -230,7 +245,8 @@ def run_in_process(code, case, args, file=None):
     command = [sys.executable, str(pathlib.Path(__file__).resolve()), "--case", case,
                "--memory-gb", str(args.memory_gb), "--memory-batches",
                str(args.memory_batches), "--mmap-batches", str(args.mmap_batches),
-               "--batch-size", str(args.batch_size)]  # fmt: skip
+               "--batch-size", str(args.batch_size),
+               "--loader-batches", str(args.loader_batches)]  # fmt: skip
     if file:
         command += ["--file", str(file)]
     env = {**os.environ, "PYTHONPATH": str(code), "KERAS_BACKEND": "torch"}
@@ -274,8 +290,8 @@ def describe(tree, case, report):
         return
     print(f"{line}; flow() {report['flow_ms_first']} ms (median "
           f"{report.get('flow_ms_median', '-')} ms); {report['fit_batches']} batches of "
-          f"model.fit in {report['fit_seconds']} s = "
-          f"{report['batches_per_second']} batches/s")  # fmt: skip
+          f"model.fit in {report['fit_seconds']} s = {report['batches_per_second']} batches/s "
+          f"(loader alone {report['loader_batches_per_second']}/s)")  # fmt: skip
 
 
 def main():
@@ -287,6 +303,7 @@ def main():
     parser.add_argument("--memory-batches", type=int, default=0, help="0: one epoch")
     parser.add_argument("--mmap-batches", type=int, default=0, help="0: one epoch")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--loader-batches", type=int, default=50, help="timed without a model")
     parser.add_argument("--cases", default="flow-times,memory,mmap-small,mmap")
     parser.add_argument("--dir", default="/tmp", help="where the .npy file is written")
     parser.add_argument("--rss-limit-gb", type=float, default=14.0)
@@ -301,6 +318,7 @@ def main():
         return
     if args.smoke:
         args.memory_gb, args.mmap_gb, args.memory_batches, args.mmap_batches = 0.03, 0.06, 4, 4
+        args.loader_batches = 3
         args.cases = "memory,mmap"
     trees = {"this": CHECKOUT}
     if args.baseline:
@@ -327,7 +345,8 @@ def main():
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "settings": {"memory_gb": args.memory_gb, "mmap_gb": args.mmap_gb,
                      "memory_batches": args.memory_batches, "mmap_batches": args.mmap_batches,
-                     "batch_size": args.batch_size, "shape": SHAPE, "augmentation": AUGMENTATION,
+                     "batch_size": args.batch_size, "loader_batches": args.loader_batches,
+                     "shape": SHAPE, "augmentation": AUGMENTATION,
                      "trees": {name: str(code) for name, code in trees.items()}},
         "results": results,
     }  # fmt: skip
