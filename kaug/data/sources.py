@@ -252,7 +252,12 @@ class FileSource(Source):
         """A FileSource for `array`, a view of the np.memmap `owner`; None when its rows
         are not whole in the file, the mapping is copy-on-write (its changes are not in
         the file) or the file is not the one mapped."""
-        if not isinstance(owner, np.memmap) or owner.mode == "c" or not owner.filename:
+        if (
+            not isinstance(owner, np.memmap)
+            or owner.mode == "c"
+            or not owner.filename
+            or not hasattr(os, "preadv")  # not on Windows
+        ):
             return None
         if len(array) and not array[0].flags.c_contiguous:
             return None  # a row is scattered in the file: read through the mapping
