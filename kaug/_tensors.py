@@ -69,6 +69,34 @@ def _refuse_dtype(name, x, dtype):
     raise invalid(name, f"{type(x).__name__} of dtype {dtype}", "must be a real numeric array")
 
 
+def check_dtype(name, x, dtype):
+    """`dtype` (numpy's or torch's) if it is a real numeric one; else the Keras-worded error."""
+    if isinstance(dtype, torch.dtype):
+        if dtype not in _TORCH_REAL:
+            _refuse_dtype(name, x, dtype)
+        return dtype
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        _refuse_dtype(name, x, dtype)
+    if dtype.kind not in "biuf":
+        _refuse_dtype(name, x, dtype)
+    return dtype
+
+
+def host_dtype(dtype):
+    """The numpy dtype batches of numpy `dtype` are converted to: native byte order,
+    unsigned types torch lacks widened."""
+    return np.dtype(_WIDENED.get(dtype, dtype.newbyteorder("=")))
+
+
+def served_dtype(dtype):
+    """The torch dtype kaug serves data of `dtype` (numpy's or torch's) in."""
+    if isinstance(dtype, torch.dtype):
+        return _TORCH_WIDENED.get(dtype, dtype)
+    return torch.from_numpy(np.empty(0, host_dtype(dtype))).dtype
+
+
 def as_tensor(x, device, name="x", copy=False):
     """`x` (numpy array, tensor or nested lists) as a tensor on `device`.
 

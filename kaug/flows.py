@@ -54,18 +54,27 @@ class Flows:
 
         Keras's `flow`, returning a `torch.utils.data.DataLoader` (an
         `ArrayLoader`): pass it to `model.fit` as `x`, with no `y`. Each epoch
-        reshuffles and draws new augmentations. The arrays go to the device once;
-        every batch is a gather plus one pass of the batch engine.
+        reshuffles and draws new augmentations. `x` is never copied whole: on
+        the CPU an in-memory array is used where it is, and a memory-mapped
+        `.npy`, an h5py dataset or any array with `shape`, `dtype` and
+        `__getitem__` is read a batch at a time (one read per batch, in
+        background threads), so data larger than memory train with a few
+        batches in memory; a GPU gets the data uploaded once when they fit in
+        half its free memory. Making the loader costs the same whatever the
+        size of `x` (it reads one batch's worth of rows, to check them).
 
         Args:
-            x: images, rank 4 (numpy or torch), or Keras's tuple
-                `(images, misc)` where misc (an array or a list of arrays) is
-                served unchanged beside the images.
-            y: optional targets, one per image.
+            x: images, rank 4: a numpy array (memory-mapped or not), a tensor,
+                or anything with `shape`, `dtype` and `__getitem__` that takes a
+                sorted 1-D int array (h5py datasets, zarr arrays); or Keras's
+                tuple `(images, misc)` where misc (an array or a list of
+                arrays) is served unchanged beside the images.
+            y: optional targets, one per image (held in memory).
             batch_size: images per batch; the last batch may be smaller.
             shuffle: reorder the data every epoch.
             sample_weight: optional per-image weights.
-            seed: makes a fresh loader serve the same batches in the same order.
+            seed: makes a fresh loader serve the same batches in the same order,
+                whatever kind of array holds `x`.
             save_to_dir: folder where every served image is also saved (in the
                 background, atomically), or None.
             save_prefix: file name prefix for saved images.
@@ -79,12 +88,15 @@ class Flows:
                 per data_format: each gets its image's geometric transform
                 (nearest sampling, 0 outside, no photometric change) and is served
                 as the target (kaug only; Keras users ran two generators with one
-                seed).
+                seed). Held in memory.
             augment: False serves standardized but unaugmented batches, for
                 validation or test data (kaug only; Keras users built a second
                 generator for that).
-            resident: True/False forces the data onto/off the device; None keeps
-                it on the device when it fits in half the free memory (kaug only).
+            resident: True keeps `x` whole on the device (a GPU: uploaded once;
+                the CPU: an in-memory array as it is, another source read into
+                memory); False gathers every batch from `x`; None (default): on
+                a GPU, True when the data fit in half its free memory; on the
+                CPU, True for in-memory arrays (kaug only).
             rank: with `world_size`, serve this rank's disjoint shard of every
                 epoch; by default both come from an initialised torch.distributed
                 process group (torchrun), else a single process (kaug only).
@@ -99,7 +111,9 @@ class Flows:
         Returns:
             An `ArrayLoader` yielding `x`, `(x, y)` or `(x, y, sample_weight)`;
             iterating it never ends, as Keras's iterators (`loader.epoch()` is one
-            epoch). Images with NaN or infinite values are refused up front.
+            epoch). Images with NaN or infinite values are refused with a
+            ValueError naming their rows, when the batch holding them is read
+            (data kept on a GPU: when they are uploaded).
         """
         images = x[0] if isinstance(x, (tuple, list)) and len(x) == 2 else x  # Keras's tuple
         output = _check_output(output, "torch" if isinstance(images, torch.Tensor) else "numpy")

@@ -32,17 +32,39 @@ def to_batch(x, device, data_format, rank=4, what="a batch of images", copy=True
 def check_images(batch, x, data_format, name="x"):
     """Images need a pixel and a channel, and finite values (NaN would spread to every
     statistic and through the warp)."""
-    if min(batch.shape[1:]) < 1:
+    check_image_shape(tuple(x.shape), data_format, name)
+    check_finite(batch, name)
+
+
+def check_image_shape(shape, data_format, name="x"):
+    """A batch of images of `shape` needs at least one channel, row and column."""
+    if min(shape[1:]) < 1:
         raise ValueError(
             f"`{name}` must hold images of at least one channel, row and column "
-            f"({data_format}). Received: {name}.shape={tuple(x.shape)}"
+            f"({data_format}). Received: {name}.shape={tuple(shape)}"
         )
-    if batch.is_floating_point() and not bool(torch.isfinite(batch).all()):
-        nan = int(torch.isnan(batch).sum())
-        inf = int(torch.isinf(batch).sum())
-        raise invalid(
-            name, f"data with {nan} NaN and {inf} infinite values", "must hold finite values only"
-        )
+
+
+# The rows a non-finite error names at most.
+NAMED_ROWS = 10
+
+
+def check_finite(batch, name="x", rows=None, where=None):
+    """Refuse a floating batch with NaN or inf, counting them; `rows` (the batch's row
+    numbers in `name`) and `where` (e.g. "read for batch 3 of this epoch") say where."""
+    if not batch.is_floating_point() or bool(torch.isfinite(batch).all()):
+        return
+    nan = int(torch.isnan(batch).sum())
+    inf = int(torch.isinf(batch).sum())
+    found = f"data with {nan} NaN and {inf} infinite values"
+    if rows is not None:
+        bad = (~torch.isfinite(batch.reshape(len(batch), -1)).all(1)).nonzero()[:, 0]
+        named = [int(rows[i]) for i in bad[:NAMED_ROWS]]
+        more = f" and {len(bad) - NAMED_ROWS} more" if len(bad) > NAMED_ROWS else ""
+        found += f" in rows {named}{more} of {name}"
+    if where:
+        found += f", {where}"
+    raise invalid(name, found, "must hold finite values only")
 
 
 def from_batch(batch, like, data_format, dtype, rank=4):

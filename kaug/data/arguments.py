@@ -9,11 +9,11 @@ import warnings
 import numpy as np
 import torch
 
-from kaug._checks import check_choice, check_int, check_rank, invalid
-from kaug._tensors import as_tensor, to_nchw
+from kaug._checks import check_choice, check_int, check_rank, invalid, shape_of
 from kaug.data.decoding import COLOR_MODES, DECODERS
 from kaug.data.files import check_interpolation
-from kaug.inputs import check_images, per_image, spatial, warn_channels
+from kaug.data.sources import source_of
+from kaug.inputs import check_image_shape, per_image, spatial, warn_channels
 
 SUBSETS = ("training", "validation")
 CLASS_MODES = ("categorical", "binary", "sparse", "input", None)
@@ -96,16 +96,23 @@ def exact_labels(masks):
 
 def flow_arrays(x, y, sample_weight, masks, subset, validation_split, ignore_class_split,
                 data_format):  # fmt: skip
-    """`flow`'s arrays checked and cut to `subset`: (x, y, sample_weight, extras) as CPU
-    tensors, `y` the masks when `masks` is given, extras Keras's `x=(images, misc)`."""
+    """`flow`'s arrays checked and cut to `subset`: (x, y, sample_weight, extras), `x` a
+    `Source` (never read here: its shape and dtype are checked, its rows are read a batch
+    at a time by the loader), the others CPU tensors; `y` the masks when `masks` is given,
+    extras Keras's `x=(images, misc)`. O(1) in the size of `x`."""
     if masks is not None:
         if y is not None:
             raise invalid("masks", "an array", "replaces `y`: pass one or the other")
         y = masks = exact_labels(masks)
-        if np.ndim(masks) not in (3, 4) or tuple(np.shape(masks))[:1] != tuple(np.shape(x))[:1]:
+        masks_shape, x_shape = shape_of(masks), shape_of(x)
+        if (
+            masks_shape is None
+            or len(masks_shape) not in (3, 4)
+            or masks_shape[:1] != (x_shape or ())[:1]
+        ):
             raise ValueError(
                 "`masks` must be (N, H, W) or (N, H, W, K) arrays, one per image. "
-                f"Received: masks.shape={tuple(np.shape(masks))}"
+                f"Received: masks.shape={masks_shape}"
             )
     extras = ()
     if isinstance(x, (tuple, list)):
@@ -115,7 +122,7 @@ def flow_arrays(x, y, sample_weight, masks, subset, validation_split, ignore_cla
         x, misc = x
         extras = tuple(misc) if isinstance(misc, list) else (misc,)
     check_rank("x", x, 4, "a batch of images")
-    x = as_tensor(x, "cpu", "x")
+    x = source_of(x, "x")
     y, sample_weight, *extras = (
         per_image(name, value, len(x))
         for name, value in [
@@ -131,7 +138,7 @@ def flow_arrays(x, y, sample_weight, masks, subset, validation_split, ignore_cla
     if len(x) == 0:
         part = "" if subset is None else f" (its {subset!r} subset is empty)"
         raise invalid("x", f"array of shape {tuple(x.shape)}{part}", "must hold an image")
-    check_images(to_nchw(x, data_format), x, data_format)
+    check_image_shape(x.shape, data_format)
     if sample_weight is not None and not bool(torch.isfinite(sample_weight).all()):
         raise invalid("sample_weight", "weights with NaN or inf", "must be finite")
     warn_channels(x, data_format)
