@@ -409,13 +409,13 @@ def _check_lengths(x, y, sample_weight):
     if not image_shape:  # no shape (ragged) or a scalar: flow_arrays names it
         return
     count = image_shape[0]
-    for index, array in enumerate(misc if isinstance(misc, list) else [misc], start=1):
+    for index, array in enumerate(misc if isinstance(misc, list) else [misc]):
         shape = None if array is None else shape_of(array)
         if shape and shape[0] != count:
             raise ValueError(
                 "All of the arrays in `x` should have the same length. Found a pair with: "
                 f"len(x[0]) = {count}, len(x[?]) = {shape[0]}. "
-                f"Received: x[1][{index - 1}].shape={shape}, len(x[0])={count}"
+                f"Received: x[1][{index}].shape={shape}, len(x[0])={count}"
             )
     for name, what, array in (("y", "labels", y), ("sample_weight", None, sample_weight)):
         shape = None if array is None else shape_of(array)
