@@ -45,8 +45,10 @@ class ArrayLoader(LoaderBase):
     """Batches of arrays, augmented and standardized on the device.
 
     Returned by `ImageDataGenerator.flow`. Iterating yields `x`, `(x, y)` or
-    `(x, y, sample_weight)` batches as tensors on the generator's device; each
-    epoch has a fresh order and fresh augmentations. Iteration and `next(loader)`
+    `(x, y, sample_weight)` batches: numpy arrays for data that came in as numpy (a
+    memmap, an h5py dataset), tensors on the generator's device for tensor data
+    (`output` chooses); `epoch()` and `model.fit` always get the device tensors.
+    Each epoch has a fresh order and fresh augmentations. Iteration and `next(loader)`
     never end, as Keras's iterators; `loader.epoch()` is one epoch (see
     `LoaderBase` for Keras's iterator API).
 
